@@ -1,0 +1,110 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { applyPanelUpdate } from '../../config/load.js';
+import type { DaemonContext } from '../../context.js';
+import { VERSION } from '../../version.js';
+import { httpError } from '../errors.js';
+
+function goArch(): string {
+  const a = os.arch();
+  return a === 'x64' ? 'amd64' : a === 'ia32' ? '386' : a;
+}
+
+function osPrettyName(): string {
+  try {
+    const text = fs.readFileSync('/etc/os-release', 'utf8');
+    const pretty = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(text)?.[1];
+    const name = /^NAME="?([^"\n]*)"?/m.exec(text)?.[1];
+    return pretty || name || os.type();
+  } catch {
+    return os.type();
+  }
+}
+
+export async function systemRoutes(app: FastifyInstance, ctx: DaemonContext): Promise<void> {
+  app.get(
+    '/api/system',
+    { schema: { description: 'Node information (legacy shape; `?v=2` for the detailed one).', querystring: z.object({ v: z.string().optional() }) } },
+    async (request) => {
+      const v = (request.query as { v?: string }).v;
+      const system = {
+        architecture: goArch(),
+        cpu_threads: os.cpus().length,
+        memory_bytes: os.totalmem(),
+        kernel_version: os.release(),
+        os: osPrettyName(),
+        os_type: os.platform(),
+      };
+      if (v !== '2') {
+        return {
+          architecture: system.architecture,
+          cpu_count: system.cpu_threads,
+          kernel_version: system.kernel_version,
+          os: system.os_type,
+          version: VERSION,
+        };
+      }
+      const docker = {
+        version: '',
+        cgroups: { driver: '', version: '' },
+        containers: { total: 0, running: 0, paused: 0, stopped: 0 },
+        storage: { driver: '', filesystem: '' },
+        runc: { version: '' },
+      };
+      if (ctx.docker && ctx.config().environment === 'docker') {
+        const info = (await ctx.docker.info()) as Record<string, any>;
+        const version = (await ctx.docker.version()) as Record<string, any>;
+        docker.version = String(version.Version ?? '');
+        docker.cgroups = { driver: String(info.CgroupDriver ?? ''), version: String(info.CgroupVersion ?? '') };
+        docker.containers = {
+          total: Number(info.Containers ?? 0),
+          running: Number(info.ContainersRunning ?? 0),
+          paused: Number(info.ContainersPaused ?? 0),
+          stopped: Number(info.ContainersStopped ?? 0),
+        };
+        const backing = (info.DriverStatus as [string, string][] | undefined)?.find((d) => d[0] === 'Backing Filesystem');
+        docker.storage = { driver: String(info.Driver ?? ''), filesystem: backing?.[1] ?? '' };
+        docker.runc = { version: String(info.RuncCommit?.ID ?? '') };
+        system.memory_bytes = Number(info.MemTotal ?? system.memory_bytes);
+      }
+      return { version: VERSION, docker, system };
+    },
+  );
+
+  app.post(
+    '/api/update',
+    { schema: { description: 'Push node configuration from the Panel (merged onto the current configuration).' } },
+    async (request) => {
+      const cfg = ctx.config();
+      if (cfg.ignore_panel_config_updates) return { applied: false };
+      const body = request.body;
+      if (body === undefined) throw httpError(400, 'The data passed in the request was not in a parsable format. Please try again.');
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('body must be an object');
+      const next = applyPanelUpdate(cfg, body as Record<string, unknown>);
+      if (!next.token) throw httpError(400, 'The node token may not be empty.');
+      ctx.updateConfig(next);
+      return { applied: true };
+    },
+  );
+
+  app.post(
+    '/api/deauthorize-user',
+    {
+      schema: {
+        description: 'Revoke a user\'s websocket tokens on the listed servers (all when empty) and close their sockets.',
+        body: z.object({ user: z.string(), servers: z.array(z.string()).nullish() }),
+      },
+      config: { validationError: { status: 422, error: 'The data provided in the request could not be validated.' } },
+    },
+    async (request, reply) => {
+      const body = request.body as { user: string; servers?: string[] | null };
+      const targets = body.servers && body.servers.length > 0 ? body.servers : ctx.servers.list().map((s) => s.uuid);
+      for (const uuid of targets) {
+        if (ctx.servers.has(uuid)) ctx.websockets.deauthorizeUser(uuid, body.user);
+      }
+      return reply.code(204).send();
+    },
+  );
+}

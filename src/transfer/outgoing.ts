@@ -1,0 +1,196 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
+import { createArchiveStream } from '../archive/index.js';
+import { gzipLevel, transferCompressionLevel } from '../config/schema.js';
+import { WingsError, errorMessage, isWingsError } from '../errors.js';
+import type { Server } from '../server/server.js';
+import type { TransferManager } from './manager.js';
+import { IdleWatchdog, MiB, RateLimiter } from './meter.js';
+import { Transfer } from './transfer.js';
+
+export interface OutgoingRequest {
+  url: string;
+  /** The Authorization header for the destination, verbatim (`Bearer <jwt>` from the Panel). */
+  token: string;
+}
+
+/** What POST /api/servers/:server/transfer answers; `undefined` = 202. */
+export type InitiateResult =
+  | { status: 202 }
+  | { status: 409 | 500; body: { error: string } };
+
+const ALREADY = 'A transfer is already in progress for this server.';
+
+/**
+ * The source side (issue 4, D1, D3, D7): lock, graceful stop, then the streamed push in the
+ * background. Resolves with the answer for the initiating POST.
+ */
+export async function initiateOutgoing(
+  manager: TransferManager,
+  server: Server,
+  req: OutgoingRequest,
+): Promise<InitiateResult> {
+  if (server.transferring || manager.outgoing(server.uuid) || manager.incoming(server.uuid)) {
+    return { status: 409, body: { error: ALREADY } };
+  }
+  if (server.restoring) return { status: 409, body: { error: 'Server is currently being restored.' } };
+  const cfg = manager.deps.config();
+  const transfer = new Transfer(server.uuid, 'outgoing');
+  server.transferring = true;
+  manager.register(transfer);
+  manager.attachBus(transfer, server.events);
+
+  // Graceful stop, bounded by stop_timeout, never a kill (D7).
+  if (server.state !== 'offline') {
+    try {
+      await server.environment.waitForStop(cfg.system.transfers.stop_timeout * 1000, false, transfer.signal);
+    } catch (err) {
+      if (transfer.signal.aborted && transfer.state === 'cancelling') {
+        void finishOutgoing(manager, server, transfer, 'cancelled');
+        return { status: 409, body: { error: 'The transfer was cancelled.' } };
+      }
+      manager.logger.warn({ server: server.uuid, err: errorMessage(err) }, 'failed to stop the server before the transfer');
+      transfer.error = 'Failed to stop the server before initiating transfer.';
+      transfer.transition('failed');
+      server.transferring = false;
+      manager.unregister(transfer);
+      transfer.settle();
+      return { status: 500, body: { error: 'Failed to stop the server before initiating transfer.' } };
+    }
+  }
+  if (transfer.state === 'cancelling') {
+    void finishOutgoing(manager, server, transfer, 'cancelled');
+    return { status: 409, body: { error: 'The transfer was cancelled.' } };
+  }
+  void push(manager, server, transfer, req);
+  return { status: 202 };
+}
+
+function multipartHead(boundary: string): Buffer {
+  return Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="archive"; filename="archive.tar.gz"\r\n` +
+      `Content-Type: application/octet-stream\r\n\r\n`,
+  );
+}
+
+async function push(manager: TransferManager, server: Server, transfer: Transfer, req: OutgoingRequest): Promise<void> {
+  const cfg = manager.deps.config();
+  const tcfg = cfg.system.transfers;
+  let stopProgress = () => {};
+  const idle = new IdleWatchdog(tcfg.idle_timeout * 1000, () => {
+    transfer.fail(new WingsError('IDLE_TIMEOUT', `No data moved for ${tcfg.idle_timeout} seconds.`));
+  });
+  try {
+    manager.log(transfer, 'Preparing to stream server data to destination...');
+    transfer.transition('processing');
+    // bytes_total is the server's disk usage (D8): the cached value when fresh, else a quick scan.
+    transfer.bytesTotal = server.disk.cached > 0 ? server.disk.cached : await server.disk.refresh();
+    manager.log(transfer, 'Streaming archive to destination...');
+    stopProgress = manager.startProgress(transfer, 'Uploading');
+
+    const boundary = randomBytes(30).toString('hex');
+    const hash = createHash('sha256');
+    const archive = createArchiveStream({
+      root: server.dataDirectory,
+      level: gzipLevel(transferCompressionLevel(cfg)),
+      signal: transfer.signal,
+      onFileBytes: (n) => transfer.addBytes(n),
+      onFileDone: () => transfer.filesDone++,
+      onSkipped: (rel, kind) => manager.log(transfer, `Skipped ${kind} ${JSON.stringify(rel)}: not a regular file, directory or symlink.`),
+    });
+    const limiter = new RateLimiter(tcfg.upload_limit * MiB, () => idle.touch());
+    archive.on('error', (err) => limiter.destroy(err));
+    archive.pipe(limiter);
+
+    async function* body(): AsyncGenerator<Buffer> {
+      yield multipartHead(boundary);
+      idle.touch();
+      for await (const chunk of limiter as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        yield chunk;
+      }
+      const checksum = hash.digest('hex');
+      // Past this point the destination holds the whole archive: no more cancelling (D3).
+      transfer.pointOfNoReturn = true;
+      idle.stop();
+      yield Buffer.from(
+        `\r\n--${boundary}\r\nContent-Disposition: form-data; name="checksum"\r\n\r\n${checksum}\r\n--${boundary}--\r\n`,
+      );
+      stopProgress();
+      manager.log(transfer, 'Finished streaming archive to destination.');
+    }
+
+    const deleted = new Promise<'deleted'>((resolve) => transfer.once('deleted-after-send', () => resolve('deleted')));
+    const headers: Record<string, string> = {
+      authorization: req.token,
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+    };
+    if (transfer.bytesTotal !== null) headers['x-transfer-size'] = String(transfer.bytesTotal);
+    const response = request(req.url, {
+      method: 'POST',
+      headers,
+      body: Readable.from(body(), { objectMode: false }),
+      signal: transfer.signal,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    response.catch(() => {});
+    const first = await Promise.race([response, deleted]);
+    if (first === 'deleted') {
+      // The Panel deletes the server from inside its success handler (D7): completed.
+      transfer.controller.abort(new Error('server deleted after the archive was sent'));
+      await finishOutgoing(manager, server, transfer, 'completed');
+      return;
+    }
+    const res = first;
+    const text = await res.body.text().catch(() => '');
+    if (res.statusCode === 200 && transfer.pointOfNoReturn) {
+      await finishOutgoing(manager, server, transfer, 'completed');
+      return;
+    }
+    let message = `unexpected status code from destination: ${res.statusCode}`;
+    try {
+      const parsed = JSON.parse(text) as { error?: string; code?: string };
+      if (parsed.error) message = `${parsed.error}${parsed.code ? ` (${parsed.code}, HTTP ${res.statusCode})` : ` (HTTP ${res.statusCode})`}`;
+    } catch {}
+    if (res.statusCode === 200) message = 'destination answered before the whole archive was sent';
+    throw new WingsError('INTERNAL', message);
+  } catch (err) {
+    idle.stop();
+    stopProgress();
+    if (transfer.state === 'cancelling') {
+      await finishOutgoing(manager, server, transfer, 'cancelled');
+      return;
+    }
+    const reason = transfer.signal.aborted && isWingsError(transfer.signal.reason) ? transfer.signal.reason : err;
+    transfer.error ??= errorMessage(reason);
+    manager.log(transfer, `Transfer failed: ${transfer.error}`);
+    await finishOutgoing(manager, server, transfer, 'failed');
+  } finally {
+    idle.stop();
+    stopProgress();
+  }
+}
+
+/**
+ * The end of a source transfer, in the order of D3: abort, unlock (not after success: the source
+ * stays locked until the Panel deletes it), terminal state, off the active list, Panel report,
+ * `Canceled.` line.
+ */
+async function finishOutgoing(
+  manager: TransferManager,
+  server: Server,
+  transfer: Transfer,
+  outcome: 'completed' | 'cancelled' | 'failed',
+): Promise<void> {
+  if (transfer.isTerminal) return;
+  if (!transfer.signal.aborted) transfer.controller.abort(new Error(`transfer ${outcome}`));
+  if (outcome !== 'completed') server.transferring = false;
+  transfer.transition(outcome);
+  manager.unregister(transfer);
+  transfer.settle();
+  if (outcome === 'completed') return;
+  await manager.report(server.uuid, false);
+  if (outcome === 'cancelled') manager.log(transfer, 'Canceled.');
+}
