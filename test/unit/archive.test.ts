@@ -1,0 +1,237 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ParallelGzip, createArchiveStream, extractArchive, liveGzipWorkers } from '../../src/archive/index.js';
+import { collect, snapshot, tmpDir, waitForNoWorkers } from './archive-helpers.js';
+
+const MiB = 1024 * 1024;
+const dirs: string[] = [];
+function tmp(prefix: string): string {
+  const d = tmpDir(prefix);
+  dirs.push(d);
+  return d;
+}
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const NL_NAME = 'sp ace ü 日本\nnl.txt';
+const BAD_UTF8 = Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe, 0x2e, 0x62, 0x69, 0x6e]); // "bad\xff\xfe.bin"
+
+/** A source tree exercising every fidelity rule of D5. */
+function buildTree(root: string): void {
+  const p = (...s: string[]): string => path.join(root, ...s);
+  fs.mkdirSync(p('a/b/c'), { recursive: true });
+  fs.mkdirSync(p('empty'));
+  fs.mkdirSync(p('private'), { mode: 0o700 });
+  fs.chmodSync(p('private'), 0o700);
+  const file = (rel: string, content: string | Buffer, mode: number): void => {
+    fs.writeFileSync(p(rel), content);
+    fs.chmodSync(p(rel), mode);
+  };
+  file('a/f600', 'secret', 0o600);
+  file('a/b/f755.sh', '#!/bin/sh\necho hi\n', 0o755);
+  file('a/b/c/f644', 'plain', 0o644);
+  file('setuid', 'suid', 0o4755);
+  file('empty-file', '', 0o644);
+  file('big.bin', crypto.randomBytes(5 * MiB), 0o644);
+  file('y2100', 'future', 0o644);
+  fs.utimesSync(p('y2100'), 4102444800.5, 4102444800.75); // 2100-01-01, fractions truncated
+  file(NL_NAME, 'unicode', 0o644);
+  fs.writeFileSync(Buffer.concat([Buffer.from(root + '/'), BAD_UTF8]), 'not utf-8');
+  file('hard1', 'linked content', 0o640);
+  fs.linkSync(p('hard1'), p('hard2'));
+  const seg = 'd'.repeat(60);
+  const long = path.join(seg + '1', seg + '2', seg + '3', seg + '4');
+  fs.mkdirSync(p(long), { recursive: true });
+  file(path.join(long, 'f'.repeat(100) + '.txt'), 'long path', 0o644);
+  fs.symlinkSync('../a/b/c/f644', p('a/rel-link'));
+  fs.symlinkSync('/etc/hostname', p('abs-link'));
+  fs.symlinkSync('nowhere/at/all', p('dangling'));
+  fs.symlinkSync('a/b', p('dir-link'));
+  fs.lutimesSync(p('dangling'), 1_500_000_000, 1_500_000_000);
+  // directory mtimes last (children change them), one in the far future too
+  fs.utimesSync(p('a/b'), 1_000_000_000.9, 1_000_000_000.9);
+  fs.utimesSync(p('empty'), 4102444800, 4102444800);
+  fs.utimesSync(p('a'), 1_234_567_890, 1_234_567_890);
+}
+
+function expectSameTree(src: string, dst: string): void {
+  const a = snapshot(src);
+  const b = snapshot(dst);
+  expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+  for (const [k, s] of a) {
+    const d = b.get(k)!;
+    const want = { ...s, mode: s.mode & 0o777, mtimeMs: undefined };
+    expect({ ...d, mtimeMs: undefined }, k).toEqual(want);
+    expect(d.mtimeMs % 1000, `${k} has whole-second mtime`).toBe(0);
+  }
+}
+
+describe('pack + extract round trip', () => {
+  for (const workers of [2, 1]) {
+    it(`preserves every fidelity rule (workers=${workers})`, async () => {
+      const src = tmp('src');
+      buildTree(src);
+      let bytes = 0;
+      let files = 0;
+      const gz = await collect(
+        createArchiveStream({ root: src, level: 1, workers, onFileBytes: (n) => (bytes += n), onFileDone: () => files++ }),
+      );
+      expect(files).toBe(12);
+      expect(bytes).toBe(fs.statSync(path.join(src, 'big.bin')).size + 6 + 18 + 5 + 4 + 6 + 7 + 9 + 14 * 2 + 9);
+
+      if (workers === 2) {
+        // GNU tar reads the multi-member archive without a warning
+        const file = path.join(tmp('gz'), 'a.tar.gz');
+        fs.writeFileSync(file, gz);
+        const r = spawnSync('tar', ['-tzvf', file, '--full-time'], { encoding: 'latin1' });
+        expect(r.stderr).toBe('');
+        expect(r.status).toBe(0);
+        expect(r.stdout).toContain('2100-01-01 00:00:00 y2100');
+        expect(r.stdout).toMatch(/-rwxr-xr-x .* setuid\n/); // setuid bit dropped
+        expect(r.stdout).not.toMatch(/rws/);
+        expect(r.stdout).toContain('dangling -> nowhere/at/all');
+        expect(r.stdout).toContain('f'.repeat(100) + '.txt');
+        // and extracts to the same tree
+        const gnu = tmp('gnu');
+        execFileSync('tar', ['-xzf', file, '-C', gnu, '--warning=no-timestamp']);
+        expect(snapshot(gnu).get(BAD_UTF8.toString('latin1'))?.type).toBe('file');
+      }
+
+      const dst = path.join(tmp('dst'), 'root'); // absent: created
+      let xbytes = 0;
+      const res = await extractArchive(Readable.from([gz]), { root: dst, onFileBytes: (n) => (xbytes += n) });
+      expect(res).toEqual({ files: 12, bytes });
+      expect(xbytes).toBe(bytes);
+      expectSameTree(src, dst);
+      const st = snapshot(dst);
+      expect(st.get('setuid')!.mode).toBe(0o755);
+      expect(st.get('empty')!.mtime).toBe(4102444800);
+      expect(st.get('a/b')!.mtime).toBe(1_000_000_000);
+      expect(st.get('dangling')!.mtime).toBe(1_500_000_000);
+      expect(st.get(Buffer.from(NL_NAME).toString('latin1'))!.sha).toBe(
+        crypto.createHash('sha256').update('unicode').digest('hex'),
+      );
+      expect(fs.lstatSync(path.join(dst, 'hard2')).nlink).toBe(1);
+      expect(fs.readlinkSync(path.join(dst, 'abs-link'))).toBe('/etc/hostname');
+      expect(await waitForNoWorkers()).toBe(0);
+    });
+  }
+
+  it('walks depth-first in bytewise lexical order with names relative to root', async () => {
+    const src = tmp('order');
+    for (const d of ['b', 'a', 'a/z', 'a/B']) fs.mkdirSync(path.join(src, d));
+    for (const f of ['c', 'a/z/1', 'a/0', 'A']) fs.writeFileSync(path.join(src, f), f);
+    const tarBytes = zlib.gunzipSync(await collect(createArchiveStream({ root: src, level: 6, workers: 1 })));
+    const f = path.join(tmp('lst'), 'x.tar');
+    fs.writeFileSync(f, tarBytes);
+    expect(execFileSync('tar', ['-tf', f], { encoding: 'utf8' }).trim().split('\n')).toEqual([
+      'A',
+      'a/',
+      'a/0',
+      'a/B/',
+      'a/z/',
+      'a/z/1',
+      'b/',
+      'c',
+    ]);
+  });
+
+  it('level 0 is still a gzip stream', async () => {
+    const src = tmp('l0');
+    fs.writeFileSync(path.join(src, 'x'), Buffer.alloc(100_000, 1));
+    const gz = await collect(createArchiveStream({ root: src, level: 0 }));
+    expect(gz[0]).toBe(0x1f);
+    expect(gz.length).toBeGreaterThan(100_000);
+    const dst = tmp('l0d');
+    expect(await extractArchive(Readable.from([gz]), { root: dst })).toEqual({ files: 1, bytes: 100_000 });
+  });
+
+  it('skips and reports FIFOs and unix sockets', async () => {
+    const src = tmp('special');
+    fs.writeFileSync(path.join(src, 'keep'), 'k');
+    execFileSync('mkfifo', [path.join(src, 'fifo')]);
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(path.join(src, 'sock'), r));
+    try {
+      const skipped: [string, string][] = [];
+      const gz = await collect(createArchiveStream({ root: src, level: 1, onSkipped: (p, k) => skipped.push([p, k]) }));
+      expect(skipped).toEqual([
+        ['fifo', 'fifo'],
+        ['sock', 'socket'],
+      ]);
+      const dst = tmp('special-dst');
+      await extractArchive(Readable.from([gz]), { root: dst });
+      expect(fs.readdirSync(dst)).toEqual(['keep']);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('fails clearly when a file changes size while it is read', async () => {
+    const src = tmp('grow');
+    const f = path.join(src, 'log');
+    fs.writeFileSync(f, Buffer.alloc(3 * MiB, 1));
+    const stream = createArchiveStream({
+      root: src,
+      level: 1,
+      workers: 1,
+      onFileBytes: () => fs.appendFileSync(f, 'more'), // grows after the header was written
+    });
+    await expect(collect(stream)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/changed while being archived/) });
+  });
+});
+
+describe('parallel gzip', () => {
+  it('emits ordered independent members that gunzipSync and gzip -dc read', async () => {
+    const input = Buffer.concat([crypto.randomBytes(2 * MiB), Buffer.alloc(3 * MiB + 12345, 'abc')]);
+    const pg = new ParallelGzip({ level: 6, workers: 3 });
+    const out = await collect(Readable.from(chunks(input, 100_000)), pg);
+    // exactly one gzip member per 1 MiB block, in order
+    const blocks: Buffer[] = [];
+    for (let o = 0; o < input.length; o += MiB) blocks.push(zlib.gzipSync(input.subarray(o, o + MiB), { level: 6 }));
+    expect(blocks.length).toBe(6);
+    expect(out.equals(Buffer.concat(blocks))).toBe(true);
+    expect(zlib.gunzipSync(out).equals(input)).toBe(true);
+    const r = spawnSync('gzip', ['-dc'], { input: out, maxBuffer: 64 * MiB });
+    expect(r.status).toBe(0);
+    expect(r.stdout.equals(input)).toBe(true);
+    expect(await waitForNoWorkers()).toBe(0);
+  });
+
+  it('handles empty input', async () => {
+    const out = await collect(Readable.from([]), new ParallelGzip({ level: 1, workers: 2 }));
+    expect(zlib.gunzipSync(out).length).toBe(0);
+    expect(await waitForNoWorkers()).toBe(0);
+  });
+
+  it('keeps at most 2×workers blocks in flight under backpressure and terminates on destroy', async () => {
+    const pg = new ParallelGzip({ level: 1, workers: 2 });
+    let produced = 0;
+    const src = new Readable({
+      read() {
+        produced += MiB;
+        this.push(crypto.randomBytes(MiB));
+      },
+    });
+    src.pipe(pg); // nobody reads pg
+    await new Promise((r) => setTimeout(r, 500));
+    expect(liveGzipWorkers()).toBeGreaterThan(0);
+    // in flight (4) + readable buffer (~1) + writable buffer + source buffer: bounded, not 100s
+    expect(produced).toBeLessThan(16 * MiB);
+    src.unpipe(pg);
+    src.destroy();
+    pg.destroy();
+    expect(await waitForNoWorkers()).toBe(0);
+  });
+});
+
+function* chunks(buf: Buffer, size: number): Generator<Buffer> {
+  for (let o = 0; o < buf.length; o += size) yield buf.subarray(o, o + size);
+}
