@@ -54,9 +54,11 @@ GROUP
 chown 988:988 "$ROOT/home/container"
 
 # The yolk images' entrypoint: run the startup command in /home/container with every {{VAR}}
-# turned into ${VAR}, evaluated by the shell.
+# turned into ${VAR}, evaluated by the shell. One addition: with arguments (an installer container's
+# Cmd, e.g. `sh /mnt/install/install.sh`) it runs them, as the usual installer images would.
 cat >"$ROOT/entrypoint.sh" <<'ENTRY'
 #!/bin/sh
+if [ "$#" -gt 0 ]; then exec "$@"; fi
 cd /home/container || exit 1
 MODIFIED_STARTUP=$(printf '%s' "${STARTUP:-}" | sed -e 's/{{/${/g' -e 's/}}/}/g')
 echo ":/home/container$ ${MODIFIED_STARTUP}"
