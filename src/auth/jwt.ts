@@ -24,7 +24,8 @@ export class JwtVerifier {
   }
 
   /**
-   * HS256 only; `exp` required; `nbf` honoured with `leewaySeconds`. Throws JwtError with a
+   * HS256 only; `exp` required and strict (expired once the current second is past it); `nbf`
+   * honoured with `leewaySeconds`. Throws JwtError with a
    * reason: 'malformed' | 'signature' | 'expired' | 'nbf' | 'alg' | 'claims'.
    */
   async verify(token: string, opts: { leewaySeconds?: number; requireExp?: boolean } = {}): Promise<JWTPayload> {
@@ -42,8 +43,12 @@ export class JwtVerifier {
         requiredClaims: opts.requireExp === false ? [] : ['exp'],
         clockTolerance: opts.leewaySeconds ?? 0,
       });
+      if (typeof payload.exp === 'number' && Math.floor(Date.now() / 1000) > payload.exp) {
+        throw new JwtError('expired', 'jwt: exp claim is invalid');
+      }
       return payload;
     } catch (err) {
+      if (err instanceof JwtError) throw err;
       if (err instanceof joseErrors.JWTExpired) throw new JwtError('expired', 'jwt: exp claim is invalid');
       if (err instanceof joseErrors.JWTClaimValidationFailed) {
         if (err.claim === 'nbf') throw new JwtError('nbf', 'jwt: nbf claim is invalid');
