@@ -317,3 +317,44 @@ describe.skipIf(!probe.docker)('DockerEnvironment (engine)', () => {
     expect(await env.exists()).toBe(false);
   });
 });
+
+describe.skipIf(!probe.docker)('DockerEnvironment when the engine goes away mid-run', () => {
+  it('ends the console as offline, rejects calls clearly and does not crash', async () => {
+    const { createServer, connect } = await import('node:net');
+    const Dockerode = (await import('dockerode')).default;
+    const root = await makeRoot();
+    const sock = path.join(root, 'proxy.sock');
+    const sockets = new Set<import('node:net').Socket>();
+    // A loopback unix-socket proxy to the engine; closing it looks like the engine dying.
+    const proxy = createServer((client) => {
+      const upstream = connect('/var/run/docker.sock');
+      sockets.add(client).add(upstream);
+      client.on('error', () => {}).pipe(upstream);
+      upstream.on('error', () => {}).pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(sock, resolve));
+    const nodeUuid = randomUUID();
+    const h = await makeHarness({ nodeUuid, prefix: `wtst-${randomUUID().slice(0, 8)}-`, root, startup: LOOP });
+    const env = new DockerEnvironment(h.ctx, new Dockerode({ socketPath: sock }));
+    env.on('state', (s) => h.states.push(s));
+    env.on('console', (l) => h.lines.push(l));
+    try {
+      await env.start();
+      await waitFor(() => h.lines.includes('ready'), 15_000, 'ready line');
+      await new Promise<void>((resolve) => {
+        proxy.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      await waitFor(() => env.state === 'offline', 5_000, 'offline after the engine vanished');
+      expect(env.isAttached).toBe(false);
+      await expect(env.isRunning()).rejects.toThrow(/Docker engine unreachable/);
+      await expect(env.stop()).rejects.toThrow(/Docker engine unreachable/);
+      await expect(env.sendCommand('x')).rejects.toThrow('not attached to instance');
+    } finally {
+      await env.detach();
+      const real = probe.docker as Dockerode;
+      await real.getContainer(`${h.config.docker.container_name_prefix}${h.ctx.uuid}`).remove({ force: true }).catch(() => {});
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

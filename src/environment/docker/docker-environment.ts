@@ -247,7 +247,7 @@ export class DockerEnvironment extends EventEmitter implements Environment {
         return;
       }
       try {
-        const sample = await container.stats({ stream: false, 'one-shot': true });
+        const sample = await withTimeout(container.stats({ stream: false, 'one-shot': true }), 10_000, 'stats');
         if (this.statsToken !== token) return;
         this.emit('stats', toEnvironmentStats(sample, previous, Date.now() - startedAt));
         previous = cpuSample(sample);
