@@ -144,6 +144,10 @@ class Extractor {
       // decompressing; TolerantGunzip keeps reading (and dropping) the input to its end.
       this.gunzip.discard();
       await r.drain();
+      const gz = this.gunzip.gzipError;
+      // Node's gunzip fails on non-zero bytes after the last member (and drops the output of
+      // that write); only zero padding after the gzip stream is accepted.
+      if (gz) throw bad(`archive is not a valid gzip stream (data after the last gzip member?): ${gz.message}`);
       await this.settle();
       this.checkAbort();
       await this.finish();
@@ -412,9 +416,10 @@ export async function extractArchive(gzipStream: Readable, opts: ExtractOptions)
       await run;
     });
   } catch (err) {
-    await run?.catch(() => {});
+    // Prefer the extractor's own error: the pipeline may report the stream teardown instead.
+    const runErr: unknown = run ? await run.then(() => null, (e: unknown) => e) : null;
     await ex.settle();
-    throw mapError(err, signal);
+    throw mapError(runErr ?? err, signal);
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }

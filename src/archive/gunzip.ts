@@ -26,7 +26,7 @@ export class TolerantGunzip extends Transform {
     });
     z.on('error', (err) => {
       this.gzipError = err;
-      this.stop();
+      this.stop(true);
     });
     z.on('end', () => {
       const cb = this.pendingFlush;
@@ -35,12 +35,16 @@ export class TolerantGunzip extends Transform {
     });
   }
 
-  /** Stop decompressing: end the output and drop all further input. */
+  /**
+   * Stop decompressing and drop all further input; the output ends when the input does, so a
+   * reader that waits for the end has consumed every input byte.
+   */
   discard(): void {
-    this.stop();
+    this.stop(false);
   }
 
-  private stop(): void {
+  /** On a gzip error the output ends at once: the reader fails fast on the truncated tar. */
+  private stop(endOutput = true): void {
     if (this.stopped) return;
     this.stopped = true;
     const z = this.z;
@@ -48,7 +52,7 @@ export class TolerantGunzip extends Transform {
     z?.removeAllListeners('data');
     z?.on('error', () => {});
     z?.destroy();
-    this.push(null);
+    if (endOutput) this.push(null);
     const w = this.pendingWrite;
     this.pendingWrite = null;
     w?.();

@@ -93,15 +93,17 @@ export async function waitForNoWorkers(timeoutMs = 5000): Promise<number> {
 }
 
 /** A readable that hands out `buf` in small pieces, yielding to the event loop between them. */
-export function slowReadable(buf: Buffer, piece = 64 * 1024): Readable {
+export function slowReadable(buf: Buffer, piece = 64 * 1024, onChunk?: (n: number) => void): Readable {
   let off = 0;
   return new Readable({
     read() {
       setImmediate(() => {
         if (off >= buf.length) this.push(null);
         else {
-          this.push(buf.subarray(off, off + piece));
+          const chunk = buf.subarray(off, off + piece);
           off += piece;
+          onChunk?.(chunk.length);
+          this.push(chunk);
         }
       });
     },
