@@ -4,7 +4,7 @@
  * gzip.Reader read them as one stream). Members are emitted in input order.
  *
  * Memory: at most `2 × workers` blocks are in flight (sent to a worker and not yet pushed), and
- * no new input is accepted while the readable side is above its high-water mark.
+ * Transform's own flow control stops new input while the readable side is above its high-water mark.
  * Workers are created on the first block and terminated on end, error or destroy.
  */
 import { Transform, type TransformCallback } from 'node:stream';
@@ -105,11 +105,6 @@ export class ParallelGzip extends Transform {
     this.checkFlushed();
   }
 
-  override _read(size: number): void {
-    super._read(size);
-    this.release();
-  }
-
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
     this.block = null;
     this.ready.clear();
@@ -119,8 +114,13 @@ export class ParallelGzip extends Transform {
     cb(err);
   }
 
+  /**
+   * Only the number of blocks in flight gates new input here. When the readable side is full,
+   * Transform itself holds the write callback until the consumer reads (its own _read), so the
+   * buffered output stays bounded by the high-water mark plus the blocks in flight.
+   */
   private hasRoom(): boolean {
-    return this.inFlight < this.maxInFlight && this.readableLength < this.readableHighWaterMark;
+    return this.inFlight < this.maxInFlight;
   }
 
   private release(): void {
