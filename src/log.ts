@@ -53,6 +53,6 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       redact: { paths: REDACT, censor: '[redacted]' },
       serializers: { err: pino.stdSerializers.err },
     },
-    streams.length === 1 ? streams[0]!.stream : pino.multistream(streams),
+    streams.length === 1 ? streams[0].stream : pino.multistream(streams),
   );
 }

@@ -68,7 +68,7 @@ export function deepMerge(base: Record<string, unknown>, over: Record<string, un
 
 /** Writes the whole configuration (all defaults written out, unknown keys kept), mode 0600, atomically. */
 export function saveConfig(loaded: LoadedConfig, config: Config): LoadedConfig {
-  const doc = deepMerge(loaded.raw, config as unknown as Record<string, unknown>);
+  const doc = deepMerge(loaded.raw, config);
   const tmp = `${loaded.path}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, stringify(doc), { mode: 0o600 });
   fs.renameSync(tmp, loaded.path);
@@ -82,7 +82,7 @@ export function saveConfig(loaded: LoadedConfig, config: Config): LoadedConfig {
 export function applyPanelUpdate(current: Config, body: Record<string, unknown>): Config {
   const patch: Record<string, unknown> = { ...body };
   delete patch.allowed_mounts;
-  const merged = deepMerge(current as unknown as Record<string, unknown>, patch);
+  const merged = deepMerge(current, patch);
   const next = ConfigSchema.parse(merged);
   if (next.api.ssl.key.startsWith('/etc/letsencrypt/live/')) {
     next.api.ssl.cert = current.api.ssl.cert;

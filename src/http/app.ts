@@ -58,7 +58,7 @@ export async function buildApp(ctx: DaemonContext): Promise<FastifyInstance> {
     reply.header('Access-Control-Max-Age', '7200');
     if (cfg.allow_cors_private_network) reply.header('Access-Control-Allow-Private-Network', 'true');
     if (request.method === 'OPTIONS') return reply.code(204).send();
-    const path = request.url.split('?')[0]!;
+    const path = request.url.split('?')[0];
     if (isPublic(request.method, path)) return;
     const auth = checkNodeToken(request.headers.authorization, cfg.token);
     if (auth === 'missing') {

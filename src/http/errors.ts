@@ -15,7 +15,7 @@ export class HttpError extends Error {
     readonly body: Record<string, unknown>,
     readonly headers: Record<string, string> = {},
   ) {
-    super(String(body.error ?? status));
+    super(typeof body.error === "string" ? body.error : `HTTP ${status}`);
     this.name = 'HttpError';
   }
 }

@@ -10,7 +10,7 @@ async function pool<T>(items: T[], size: number, fn: (item: T) => Promise<void>)
   let next = 0;
   const workers = Array.from({ length: Math.min(size, items.length) }, async () => {
     while (next < items.length) {
-      const item = items[next++]!;
+      const item = items[next++];
       await fn(item);
     }
   });

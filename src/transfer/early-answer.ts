@@ -25,7 +25,7 @@ export function answerEarly(
   reply.hijack();
   const payload = Buffer.from(JSON.stringify(body));
   const outHeaders: Record<string, string | number | string[]> = {};
-  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) outHeaders[k] = v as string;
+  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) outHeaders[k] = v;
   Object.assign(outHeaders, headers, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': payload.length,

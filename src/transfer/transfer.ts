@@ -104,7 +104,7 @@ export class Transfer extends EventEmitter {
     const last = this.samples[this.samples.length - 1];
     if (!last || now - last.t >= 200) this.samples.push({ t: now, bytes: this.bytesDone });
     else last.bytes = this.bytesDone;
-    while (this.samples.length > 2 && now - this.samples[0]!.t > RATE_WINDOW_MS) this.samples.shift();
+    while (this.samples.length > 2 && now - this.samples[0].t > RATE_WINDOW_MS) this.samples.shift();
   }
 
   /** Bytes per second over the last few seconds. */

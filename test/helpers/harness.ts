@@ -35,11 +35,11 @@ export async function waitFor<T>(
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v as NonNullable<T>;
+      if (v) return v;
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
@@ -228,5 +228,5 @@ export async function startNode(tp: TestPanel, opts: NodeOptions = {}): Promise<
 export const ECHO_SERVER = {
   invocation: 'echo "server starting"; echo "Done (ready)"; while read l; do echo "got $l"; [ "$l" = stop ] && exit 0; done',
   startup_done: ['Done ('],
-  stop: { type: 'command', value: 'stop' },
+  stop: { type: 'command' as const, value: 'stop' },
 };
