@@ -1,4 +1,88 @@
-import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import websocket from '@fastify/websocket';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Config } from '../config/schema.js';
 import type { DaemonContext } from '../context.js';
+import { errorMessage } from '../errors.js';
+import { WsConnection, type ConnectionOptions } from './connection.js';
+import { MAX_SOCKETS_PER_SERVER } from './hub.js';
 
-export async function websocketRoutes(_app: FastifyInstance, _ctx: DaemonContext): Promise<void> {}
+export const TOO_MANY_SOCKETS = 'Too many open websocket connections.';
+
+/** Exact origin check (websocket.md §1 step 3), against the live configuration. */
+export function originAllowed(origin: string | undefined, cfg: Config): boolean {
+  if (cfg.allowed_origins.includes('*')) return true;
+  if (!origin) return false;
+  return origin === cfg.remote || cfg.allowed_origins.includes(origin);
+}
+
+function envMs(name: string, fallback: number): number {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+/** Timers of the socket; the environment variables exist for tests. */
+export function connectionOptions(): ConnectionOptions {
+  return {
+    expiryCheckMs: envMs('WINGS_WS_EXPIRY_CHECK_MS', 30_000),
+    authTimeoutMs: envMs('WINGS_WS_AUTH_TIMEOUT_MS', 30_000),
+    writeDeadlineMs: envMs('WINGS_WS_WRITE_DEADLINE_MS', 10_000),
+  };
+}
+
+const HARDENING_HEADERS = { 'Content-Security-Policy': "default-src 'self'", 'X-Frame-Options': 'DENY' } as const;
+
+/**
+ * `GET /api/servers/:server/ws` (websocket.md §1). Registered inside the scope whose preHandler
+ * resolves `:server` (404 otherwise); then the connection cap, the origin check, the upgrade.
+ */
+export async function websocketRoutes(app: FastifyInstance, ctx: DaemonContext): Promise<void> {
+  const log = ctx.logger.child({ component: 'websocket' });
+  const requestIds = new WeakMap<IncomingMessage, string>();
+  const opts = connectionOptions();
+
+  await app.register(websocket, {
+    options: {
+      maxPayload: 4096,
+      perMessageDeflate: { zlibDeflateOptions: { level: 5 } },
+    },
+    // ws closes the socket itself (1009 for oversized frames, 1002 for protocol errors).
+    errorHandler: (err) => log.debug({ err: errorMessage(err) }, 'websocket error'),
+  });
+  app.websocketServer.on('headers', (headers: string[], req: IncomingMessage) => {
+    for (const [k, v] of Object.entries(HARDENING_HEADERS)) headers.push(`${k}: ${v}`);
+    const id = requestIds.get(req);
+    if (id) headers.push(`X-Request-Id: ${id}`);
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/api/servers/:server/ws',
+    exposeHeadRoute: false,
+    schema: {
+      description:
+        'The console websocket (upgrade only). Authenticate inside the socket with `{"event":"auth","args":["<jwt>"]}`; no node token.',
+      params: z.object({ server: z.string() }),
+      security: [],
+    },
+    preHandler: async (request: FastifyRequest, reply: FastifyReply) => {
+      reply.headers(HARDENING_HEADERS);
+      if (!request.ws) return;
+      if (ctx.websockets.count(request.wingsServer.uuid) >= MAX_SOCKETS_PER_SERVER) {
+        return reply.code(400).send({ error: TOO_MANY_SOCKETS });
+      }
+      if (!originAllowed(request.headers.origin, ctx.config())) {
+        log.debug({ origin: request.headers.origin }, 'websocket origin refused');
+        return reply.code(403).header('Sec-WebSocket-Version', '13').type('text/plain').send('Forbidden');
+      }
+      requestIds.set(request.raw, request.id);
+    },
+    handler: async (_request: FastifyRequest, reply: FastifyReply) =>
+      reply.code(400).header('Sec-WebSocket-Version', '13').type('text/plain').send('Bad Request'),
+    wsHandler: (socket, request) => {
+      const conn = new WsConnection(socket, request.wingsServer, ctx, ctx.websockets, opts);
+      conn.start();
+    },
+  });
+}
