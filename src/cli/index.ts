@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { Daemon } from '../daemon.js';
 import { VERSION } from '../version.js';
@@ -52,5 +52,34 @@ program
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+
+program
+  .command('demo')
+  .description('panel-lite and two nodes on loopback: a verified transfer with live progress, then a cancelled one')
+  .option('--plain', 'plain progress lines instead of bars (default without a TTY)', false)
+  .option('--size-mib <n>', 'size of the generated server in MiB', (v) => positiveInt(v, '--size-mib'), 300)
+  .option('--cancel-limit <mibps>', 'upload limit of node B for the cancelled transfer, MiB/s', (v) => positiveInt(v, '--cancel-limit'), 25)
+  .option('--keep', 'keep the temporary directory', false)
+  .option('--docker', 'use the Docker environment (not available yet: the demo runs servers as processes)', false)
+  .action(async (opts: { plain: boolean; sizeMib: number; cancelLimit: number; keep: boolean; docker: boolean }) => {
+    if (opts.docker) {
+      console.error('--docker is not available yet: the demo runs its servers in the process environment.');
+      process.exit(2);
+    }
+    const { runDemo } = await import('../demo/index.js');
+    const code = await runDemo({
+      plain: opts.plain || !process.stdout.isTTY,
+      sizeMib: opts.sizeMib,
+      cancelUploadLimit: opts.cancelLimit,
+      keep: opts.keep,
+    });
+    process.exit(code);
+  });
+
+function positiveInt(value: string, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+}
 
 await program.parseAsync(process.argv);

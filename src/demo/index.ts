@@ -1,0 +1,441 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { errorMessage } from '../errors.js';
+import { ROOT_ADMIN_PERMISSIONS, startPanelLite, websocketToken, type PanelLite } from '../panel/lite/index.js';
+import { formatBytes } from '../transfer/format.js';
+import type { TransferView } from '../transfer/transfer.js';
+import { startDemoNode, type DemoNode } from './nodes.js';
+import { createDisplay, type ProgressDisplay } from './progress.js';
+import { ServerSocket, type SocketEvent } from './socket.js';
+import { compareTrees, generateTree, snapshotTree, type TreeSnapshot } from './tree.js';
+import { SideWatcher } from './watch.js';
+
+export interface DemoOptions {
+  /** Plain progress lines instead of bars (forced without a TTY). */
+  plain: boolean;
+  /** Size of the generated server, MiB. */
+  sizeMib: number;
+  /** Upload limit of node B (the source of the cancelled transfer), MiB/s. */
+  cancelUploadLimit: number;
+  /** Keep the temporary directory (debugging). */
+  keep: boolean;
+  out?: (line: string) => void;
+}
+
+const C = {
+  bold: (s: string) => `\u001b[1m${s}\u001b[22m`,
+  green: (s: string) => `\u001b[32m${s}\u001b[39m`,
+  red: (s: string) => `\u001b[31m${s}\u001b[39m`,
+  dim: (s: string) => `\u001b[2m${s}\u001b[22m`,
+  cyan: (s: string) => `\u001b[36m${s}\u001b[39m`,
+};
+const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
+
+/** The game server of the demo (process environment): prints a start banner, echoes commands, stops on `stop`. */
+const DEMO_SERVER = {
+  name: 'demo-survival',
+  invocation:
+    'echo "[Server thread/INFO]: Starting demo server on *:{{SERVER_PORT}}"; echo "[Server thread/INFO]: Preparing level \\"world\\""; ' +
+    'echo "[Server thread/INFO]: Done (0.42s)! For help, type \\"help\\""; ' +
+    'while read l; do [ "$l" = stop ] && { echo "[Server thread/INFO]: Stopping the server"; exit 0; }; echo "[Server thread/INFO]: [Server] $l"; done',
+  startup_done: ['Done ('],
+  stop: { type: 'command' as const, value: 'stop' },
+  skip_egg_scripts: true,
+  environment: { SERVER_PORT: 25565 },
+};
+
+interface TransferResult {
+  title: string;
+  source: string;
+  destination: string;
+  durationMs: number;
+  bytes: number;
+  verification: string;
+  ok: boolean;
+  via: string;
+}
+
+class Cleanup {
+  private readonly steps: (() => Promise<void> | void)[] = [];
+  private readonly syncSteps: (() => void)[] = [];
+  private running: Promise<void> | undefined;
+
+  add(step: () => Promise<void> | void, sync?: () => void): void {
+    this.steps.unshift(step);
+    if (sync) this.syncSteps.unshift(sync);
+  }
+
+  run(): Promise<void> {
+    this.running ??= (async () => {
+      for (const s of this.steps) {
+        try {
+          await s();
+        } catch {}
+      }
+    })();
+    return this.running;
+  }
+
+  /** Last resort on process exit: no awaiting possible. */
+  runSync(): void {
+    for (const s of this.syncSteps) {
+      try {
+        s();
+      } catch {}
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitUntil(fn: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await fn()) return;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([p, sleep(ms).then(() => Promise.reject(new Error(`timed out after ${ms / 1000}s waiting for ${what}`)))]);
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+/**
+ * `wings demo`: panel-lite and two real daemons on loopback in a temporary directory; a server of
+ * generated files moved from A to B with live progress from both nodes' websockets, verified file
+ * by file; a second transfer cancelled mid-way; a summary. Returns the exit code.
+ */
+export async function runDemo(opts: DemoOptions): Promise<number> {
+  const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const color = !opts.plain;
+  const paint = (f: (s: string) => string, s: string) => (color ? f(s) : s);
+  const step = (s: string) => out(paint(C.bold, `\n== ${s}`));
+  const cleanup = new Cleanup();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wings-demo-'));
+  cleanup.add(
+    () => {
+      if (opts.keep) out(`Kept ${dir}`);
+      else fs.rmSync(dir, { recursive: true, force: true });
+    },
+    () => {
+      if (!opts.keep) fs.rmSync(dir, { recursive: true, force: true });
+    },
+  );
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    out(`\n${signal}: cleaning up…`);
+    void cleanup.run().then(() => process.exit(130));
+  };
+  const onExit = () => cleanup.runSync();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', onExit);
+
+  const t0 = Date.now();
+  let display: ProgressDisplay | undefined;
+  try {
+    out(paint(C.bold, 'wings-ts demo: two nodes, one server, a verified transfer and a cancelled one'));
+    out(`Working directory: ${dir}`);
+
+    step('Starting panel-lite and two wings daemons (real processes, loopback)');
+    const panel: PanelLite = await startPanelLite({
+      dataDirectory: path.join(dir, 'panel'),
+      adminToken: randomBytes(24).toString('hex'),
+    });
+    cleanup.add(() => panel.close());
+    out(`panel-lite      ${panel.url} (admin ${panel.adminUrl})`);
+    const nodes: DemoNode[] = [];
+    cleanup.add(
+      async () => {
+        await Promise.all(nodes.map((n) => n.stop()));
+      },
+      () => nodes.forEach((n) => n.killNow()),
+    );
+    const [a, b] = await Promise.all([
+      startDemoNode(panel, 'node-a', path.join(dir, 'node-a')).then((n) => (nodes.push(n), n)),
+      startDemoNode(panel, 'node-b', path.join(dir, 'node-b'), {
+        system: { transfers: { upload_limit: opts.cancelUploadLimit } },
+      }).then((n) => (nodes.push(n), n)),
+    ]);
+    out(`node A (id ${a.id})  ${a.url}   pid ${a.child?.pid}`);
+    out(`node B (id ${b.id})  ${b.url}   pid ${b.child?.pid}   upload_limit ${opts.cancelUploadLimit} MiB/s (for the cancel demo)`);
+
+    const tokenFor = (node: DemoNode, uuid: string) => () =>
+      websocketToken({
+        issuer: panel.publicUrl,
+        nodeUrl: node.url,
+        nodeToken: node.token,
+        serverUuid: uuid,
+        user: panel.state.admin_user,
+        permissions: ROOT_ADMIN_PERMISSIONS,
+      });
+    const wsUrl = (node: DemoNode, uuid: string) => `${node.url.replace(/^http/, 'ws')}/api/servers/${uuid}/ws`;
+
+    step(`Creating a server on node A with ~${opts.sizeMib} MiB of generated files`);
+    const server = await panel.admin.createServer({ node_id: a.id, ...DEMO_SERVER });
+    const uuid = server.uuid;
+    await waitUntil(() => fs.existsSync(a.serverDir(uuid)), 10_000, 'the server directory');
+    const genStart = Date.now();
+    const gen = await generateTree(a.serverDir(uuid), opts.sizeMib * 1024 * 1024);
+    out(
+      `server ${uuid}: ${gen.files} files, ${gen.dirs} directories (one empty), ${gen.symlinks} symlinks, ` +
+        `${formatBytes(gen.bytes)} (text and random) in ${seconds(Date.now() - genStart)}`,
+    );
+    const before: TreeSnapshot = await snapshotTree(a.serverDir(uuid));
+    out(`source snapshot: ${before.size} entries hashed (SHA-256, mode, mtime, symlink targets)`);
+
+    step('Starting the server on node A (console over the websocket)');
+    const consoleLines: string[] = [];
+    let sourceWatcher: SideWatcher | undefined;
+    let serverState = '';
+    const onConsole = (e: SocketEvent) => {
+      if (e.event === 'console output') {
+        const line = (e.args[0] ?? '').replace(ANSI, '');
+        consoleLines.push(line);
+        (display ?? { log: out }).log(`${paint(C.dim, 'console │')} ${line}`);
+      } else if (e.event === 'status') serverState = e.args[0] ?? '';
+      sourceWatcher?.handleEvent(e);
+    };
+    const consoleSocket = new ServerSocket(wsUrl(a, uuid), panel.publicUrl, tokenFor(a, uuid), onConsole);
+    let consoleVia = 'websocket';
+    try {
+      await consoleSocket.connect();
+      cleanup.add(() => consoleSocket.close());
+    } catch (err) {
+      consoleVia = `polling (websocket unavailable: ${errorMessage(err)})`;
+      out(`websocket not available (${errorMessage(err)}); falling back to the status APIs`);
+    }
+    await waitUntil(async () => {
+      const r = await a.api('POST', `/api/servers/${uuid}/power`, { action: 'start' });
+      return r.status === 202 || r.status === 204;
+    }, 15_000, 'the server to accept the start');
+    await waitUntil(async () => (await a.api('GET', `/api/servers/${uuid}`)).body?.state === 'running' || serverState === 'running', 15_000, 'the server to run');
+    if (consoleSocket.authenticated) {
+      consoleSocket.send('send command', ['say Hello from the wings-ts demo!']);
+      await waitUntil(() => consoleLines.some((l) => l.includes('Hello from')), 3000, 'the console echo').catch(() => {});
+    }
+    out(`server is running on node A (console via ${consoleVia})`);
+
+    // ------------------------------------------------------------------ transfer 1
+    step('Transfer 1: node A → node B');
+    display = createDisplay({ plain: opts.plain, out });
+    const r1 = await runTransfer({
+      title: 'A → B',
+      panel,
+      uuid,
+      source: a,
+      destination: b,
+      display,
+      sourceSocket: consoleSocket.authenticated ? consoleSocket : undefined,
+      setSourceWatcher: (w) => (sourceWatcher = w),
+      tokenFor,
+      paint,
+    });
+    display.stop();
+    display = undefined;
+    sourceWatcher = undefined;
+    consoleSocket.close();
+
+    out(`source: ${r1.source}   destination: ${r1.destination}   (${seconds(r1.durationMs)}, ${formatBytes(r1.bytes / Math.max(0.001, r1.durationMs / 1000))}/s)`);
+    const panelRow = await panel.admin.getTransfer(uuid);
+    const onB = await b.api('GET', `/api/servers/${uuid}`);
+    await waitUntil(() => !fs.existsSync(a.serverDir(uuid)), 10_000, 'the source data to be removed by the Panel').catch(() => {});
+    out(`panel: successful=${String(panelRow.successful)}; server on B: HTTP ${onB.status} state=${onB.body?.state}; source data removed: ${!fs.existsSync(a.serverDir(uuid))}`);
+
+    step('Verifying the received tree on node B, file by file');
+    const vStart = Date.now();
+    const diff = compareTrees(before, await snapshotTree(b.serverDir(uuid)));
+    if (diff.ok) {
+      r1.verification = `OK (${diff.entries} entries, ${diff.files} files, ${formatBytes(diff.bytes)})`;
+      out(paint(C.green, `verification OK: ${diff.entries} entries: content hash, mode, mtime, symlink targets (${seconds(Date.now() - vStart)})`));
+    } else {
+      r1.verification = `FAILED (${diff.problems.length}+ differences)`;
+      r1.ok = false;
+      out(paint(C.red, `verification FAILED:`));
+      for (const p of diff.problems) out(`  ${p}`);
+    }
+    r1.ok &&= r1.source === 'completed' && r1.destination === 'completed' && panelRow.successful === true && onB.status === 200;
+
+    // ------------------------------------------------------------------ transfer 2 (cancelled)
+    step('Transfer 2: node B → node A, cancelled mid-way from the source');
+    display = createDisplay({ plain: opts.plain, out });
+    const r2 = await runTransfer({
+      title: 'B → A (cancel)',
+      panel,
+      uuid,
+      source: b,
+      destination: a,
+      display,
+      tokenFor,
+      paint,
+      cancelAt: 0.2,
+    });
+    display.stop();
+    display = undefined;
+    out(`source: ${r2.source}   destination: ${r2.destination}   (cancel → both terminal in ${r2.verification})`);
+    const destClean = !fs.existsSync(a.serverDir(uuid)) && (await a.api('GET', `/api/servers/${uuid}`)).status === 404;
+    const stillOnB = await b.api('GET', `/api/servers/${uuid}`);
+    const panelRow2 = await waitUntilValue(async () => {
+      const row = await panel.admin.getTransfer(uuid);
+      return row.successful === null ? undefined : row;
+    }, 10_000);
+    const sourceIntact = compareTrees(before, await snapshotTree(b.serverDir(uuid))).ok;
+    const startable = (await b.api('POST', `/api/servers/${uuid}/power`, { action: 'start' })).status;
+    if (startable === 202 || startable === 204) {
+      await waitUntil(async () => (await b.api('GET', `/api/servers/${uuid}`)).body?.state === 'running', 10_000, 'restart on B').catch(() => {});
+      await b.api('POST', `/api/servers/${uuid}/power`, { action: 'kill' });
+    }
+    out(
+      `destination (A) clean: ${destClean}; server still on B: HTTP ${stillOnB.status}; source data intact: ${sourceIntact}; ` +
+        `panel: successful=${String(panelRow2?.successful)}; B unlocked (power start → ${startable})`,
+    );
+    const cancelTook = r2.verification;
+    r2.verification = destClean && sourceIntact ? `destination clean, source intact (${cancelTook})` : 'FAILED: leftovers';
+    r2.ok =
+      r2.source === 'cancelled' &&
+      (r2.destination === 'failed' || r2.destination === 'cancelled') &&
+      destClean &&
+      sourceIntact &&
+      stillOnB.status === 200 &&
+      panelRow2?.successful === false &&
+      (startable === 202 || startable === 204);
+
+    // ------------------------------------------------------------------ summary
+    step('Summary');
+    const rows = [
+      ['#', 'transfer', 'source', 'destination', 'duration', 'throughput', 'events', 'verification'],
+      ...[r1, r2].map((r, i) => [
+        String(i + 1),
+        r.title,
+        r.source,
+        r.destination,
+        seconds(r.durationMs),
+        i === 0 ? `${formatBytes(r.bytes / Math.max(0.001, r.durationMs / 1000))}/s` : `${formatBytes(r.bytes)} sent`,
+        r.via,
+        r.verification,
+      ]),
+    ];
+    const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+    for (const [i, row] of rows.entries()) {
+      const line = row.map((cell, c) => cell.padEnd(widths[c])).join('  ');
+      out(i === 0 ? paint(C.bold, line) : line);
+    }
+    const ok = r1.ok && r2.ok;
+    out('');
+    out(ok ? paint(C.green, `Demo OK in ${seconds(Date.now() - t0)}`) : paint(C.red, `Demo FAILED after ${seconds(Date.now() - t0)}`));
+    if (!ok) {
+      for (const n of nodes) out(`--- ${n.name} log tail ---\n${n.tail(2000)}`);
+    }
+    return ok ? 0 : 1;
+  } catch (err) {
+    display?.stop();
+    out(paint(C.red, `demo failed: ${errorMessage(err)}`));
+    return 1;
+  } finally {
+    display?.stop();
+    await cleanup.run();
+    if (!opts.keep) out(`Removed ${dir}`);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', onExit);
+  }
+}
+
+async function waitUntilValue<T>(fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch {}
+    await sleep(100);
+  }
+  return undefined;
+}
+
+interface RunTransferOptions {
+  title: string;
+  panel: PanelLite;
+  uuid: string;
+  source: DemoNode;
+  destination: DemoNode;
+  display: ProgressDisplay;
+  sourceSocket?: ServerSocket;
+  setSourceWatcher?: (w: SideWatcher) => void;
+  tokenFor: (node: DemoNode, uuid: string) => () => string;
+  paint: (f: (s: string) => string, s: string) => string;
+  /** Cancel from the source once the destination received this fraction. */
+  cancelAt?: number;
+}
+
+/** One transfer with a bar per side; for a cancel run `verification` carries the cancel-to-terminal time. */
+async function runTransfer(o: RunTransferOptions): Promise<TransferResult> {
+  const { display, uuid, panel } = o;
+  const sides = [
+    { label: `${o.source.name} source     `, node: o.source, side: 'source' as const, socket: o.sourceSocket },
+    { label: `${o.destination.name} destination`, node: o.destination, side: 'destination' as const, socket: undefined },
+  ];
+  const watchers = sides.map((s) => {
+    const w = new SideWatcher({ node: s.node, side: s.side, uuid, origin: panel.publicUrl, token: o.tokenFor(s.node, uuid), socket: s.socket });
+    const bar = display.bar(s.label);
+    w.on('state', (state: string, via: string) => {
+      bar.update({ ...(w.view ?? {}), state });
+      if (via === 'websocket' || state !== 'pending') display.log(`${s.side.padEnd(11)} → ${state}${via === 'polling' ? ' (status API)' : ''}`);
+    });
+    w.on('progress', (v: TransferView) => bar.update({ ...v, state: w.final ?? v.state }));
+    w.on('log', (line: string) => {
+      const text = line.replace(ANSI, '');
+      if (!/\b(Uploading|Receiving|Downloading|Extracting) \[/.test(text)) display.log(o.paint(C.dim, text));
+    });
+    w.on('end', (state: string) => bar.update({ ...(w.view ?? {}), state, ...(state === 'completed' && w.view?.bytes_total ? { bytes_done: w.view.bytes_total, eta_seconds: 0 } : {}) }));
+    return w;
+  });
+  const [src, dst] = watchers;
+  o.setSourceWatcher?.(src);
+  for (const w of watchers) w.start();
+  const started = Date.now();
+  let cancelMs = 0;
+  try {
+    await o.panel.admin.startTransfer(uuid, { node_id: o.destination.id });
+    if (o.cancelAt !== undefined) {
+      const cancelAt = o.cancelAt;
+      await waitUntil(() => {
+        const v = dst.view;
+        return !!v && v.state === 'processing' && v.bytes_done > 0 && (!v.bytes_total || v.bytes_done >= v.bytes_total * cancelAt);
+      }, 30_000, 'the destination to receive data');
+      display.log(`cancelling from the source: DELETE /api/servers/${uuid}/transfer`);
+      const cancelStart = Date.now();
+      const res = await o.panel.admin.cancelTransfer(uuid, 'source');
+      display.log(`source answered ${res.status}${res.status === 202 ? ' Accepted' : ` ${JSON.stringify(res.body)}`}`);
+      await withTimeout(Promise.all(watchers.map((w) => w.ended)), 15_000, 'both sides to end');
+      cancelMs = Math.max(src.endedAt, dst.endedAt) - cancelStart;
+    } else {
+      await withTimeout(Promise.all(watchers.map((w) => w.ended)), 120_000, 'both sides to end');
+    }
+  } finally {
+    for (const w of watchers) w.stop();
+  }
+  const durationMs = Math.max(src.endedAt, dst.endedAt) - started;
+  const via = watchers.map((w) => (w.wsEvents > 0 ? 'ws' : 'poll')).join('+');
+  return {
+    title: o.title,
+    source: String(src.final),
+    destination: String(dst.final),
+    durationMs,
+    bytes: o.cancelAt === undefined ? (dst.view?.bytes_total ?? src.view?.bytes_total ?? 0) : (dst.view?.bytes_done ?? 0),
+    verification: o.cancelAt === undefined ? '' : `${cancelMs} ms`,
+    ok: true,
+    via,
+  };
+}
