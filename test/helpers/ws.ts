@@ -14,7 +14,7 @@ export class EventRecorder {
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
       try {
-        this.events.push(JSON.parse(String(data)) as WsEvent);
+        this.events.push(JSON.parse((data as Buffer).toString()) as WsEvent);
       } catch {}
     });
     ws.on('close', () => (this.closed = true));

@@ -81,7 +81,7 @@ describe('Go-shaped peers', () => {
     let seen: { authorization?: string; contentType?: string; transferSize?: string; parts: string[]; checksumOk?: boolean } = { parts: [] };
     const receiver = http.createServer((req, res) => {
       seen = { authorization: req.headers.authorization, contentType: req.headers['content-type'], transferSize: req.headers['x-transfer-size'] as string, parts: [] };
-      const boundary = /boundary=([^;]+)/.exec(req.headers['content-type'] ?? '')![1]!;
+      const boundary = /boundary=([^;]+)/.exec(req.headers['content-type'] ?? '')![1];
       // A minimal part reader like Go's mime/multipart: archive first, then checksum.
       const tar = spawn('tar', ['-xzf', '-', '-C', out]);
       const hash = createHash('sha256');
@@ -95,7 +95,7 @@ describe('Go-shaped peers', () => {
           if (end === -1) return;
           const head = buf.subarray(0, end).toString();
           expect(head.startsWith(`--${boundary}\r\n`)).toBe(true);
-          seen.parts.push(/name="([^"]+)"/.exec(head)![1]!);
+          seen.parts.push(/name="([^"]+)"/.exec(head)![1]);
           buf = buf.subarray(end + 4);
           phase = 'archive';
         }

@@ -99,7 +99,7 @@ describe('transfer events on the console websocket', () => {
     const dst = await destinationSocket(uuid);
     await dst.waitFor((e) => e.event === 'transfer.progress', 'destination progress');
     expect((await a.api('DELETE', `/api/servers/${uuid}/transfer`)).status).toBe(202);
-    await src.waitFor((e) => e.event === 'transfer.logs' && strip(e.args![0]!).endsWith('Canceled.'), 'Canceled.');
+    await src.waitFor((e) => e.event === 'transfer.logs' && strip(e.args![0]).endsWith('Canceled.'), 'Canceled.');
     await waitFor(() => dst.closed, { what: 'destination socket closed' });
 
     expect(src.named('transfer.status')).toEqual(['pending', 'processing', 'cancelling', 'cancelled']);
