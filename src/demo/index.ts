@@ -383,8 +383,8 @@ interface RunTransferOptions {
 async function runTransfer(o: RunTransferOptions): Promise<TransferResult> {
   const { display, uuid, panel } = o;
   const sides = [
-    { label: `${o.source.name} source     `, node: o.source, side: 'source' as const, socket: o.sourceSocket },
-    { label: `${o.destination.name} destination`, node: o.destination, side: 'destination' as const, socket: undefined },
+    { label: `${o.source.name.replace('node-', '').toUpperCase()} source`, node: o.source, side: 'source' as const, socket: o.sourceSocket },
+    { label: `${o.destination.name.replace('node-', '').toUpperCase()} dest  `, node: o.destination, side: 'destination' as const, socket: undefined },
   ];
   const watchers = sides.map((s) => {
     const w = new SideWatcher({ node: s.node, side: s.side, uuid, origin: panel.publicUrl, token: o.tokenFor(s.node, uuid), socket: s.socket });

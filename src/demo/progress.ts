@@ -26,7 +26,7 @@ function payload(v: BarValues) {
     state: (v.state ?? 'waiting').padEnd(10),
     done: formatBytes(done).padStart(9),
     totalText: total === null ? '?' : formatBytes(total),
-    rateText: `${formatBytes(rate)}/s`.padStart(11),
+    rateText: `${formatBytes(rate)}/s`.padStart(10),
     etaText: v.eta_seconds === null || v.eta_seconds === undefined ? '?' : formatDuration(v.eta_seconds),
     pct: total && total > 0 ? `${String(Math.min(100, Math.floor((100 * done) / total))).padStart(3)}%` : '  ?%',
   };
@@ -40,10 +40,10 @@ export function plainLine(label: string, v: BarValues): string {
 class TtyDisplay implements ProgressDisplay {
   private readonly multibar = new cliProgress.MultiBar(
     {
-      format: ' {label} |{bar}| {pct} {done} / {totalText} {rateText} ETA {etaText} {state}',
+      format: ' {label} {state} {bar} {pct} {done} / {totalText} {rateText} ETA {etaText}',
       barCompleteChar: '\u2588',
       barIncompleteChar: '\u2591',
-      barsize: 30,
+      barsize: 14,
       hideCursor: true,
       clearOnComplete: false,
       stopOnComplete: false,
