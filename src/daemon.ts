@@ -12,6 +12,7 @@ import { errorMessage } from './errors.js';
 import { buildApp } from './http/app.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics/metrics.js';
+import { MetricsServer } from './metrics/server.js';
 import { PanelClient, type RetryPolicy } from './panel/client.js';
 import { ServerManager } from './server/manager.js';
 import { TransferManager } from './transfer/manager.js';
@@ -77,6 +78,7 @@ export class Daemon {
   app: FastifyInstance | undefined;
   private loadedConfig: LoadedConfig;
   private stopping: Promise<void> | undefined;
+  private metricsServer: MetricsServer | undefined;
 
   constructor(private readonly opts: DaemonOptions) {
     this.loadedConfig = opts.loaded;
@@ -108,7 +110,9 @@ export class Daemon {
       panel,
       servers,
       closeSockets: (uuid) => websockets.closeServer(uuid),
+      onFinished: (t, seconds) => metrics.transferFinished(t, seconds),
     });
+    metrics.bind({ transfers: () => transfers.list(), servers: () => servers.list(), websockets: () => websockets });
     this.ctx = {
       config,
       updateConfig: (next) => {
@@ -178,6 +182,11 @@ export class Daemon {
 
     this.app = await buildApp(this.ctx);
     await this.app.listen({ host: cfg.api.host, port: cfg.api.port });
+    if (cfg.metrics.port > 0) {
+      this.metricsServer = new MetricsServer(this.ctx.metrics);
+      const metricsUrl = await this.metricsServer.listen(cfg.metrics.host, cfg.metrics.port);
+      logger.info({ url: `${metricsUrl}/metrics` }, 'metrics listener (no auth)');
+    }
     logger.info({ url: this.url, cpus: os.cpus().length }, 'wings-ts is ready');
   }
 
@@ -192,6 +201,7 @@ export class Daemon {
         this.ctx.servers.list().map((s) => s.environment.detach().catch(() => {})),
       );
       await this.app?.close().catch(() => {});
+      await this.metricsServer?.close().catch(() => {});
       logger.info('stopped');
       logger.flush?.();
     })();

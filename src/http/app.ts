@@ -9,6 +9,7 @@ import { serverRoutes } from './routes/servers.js';
 import { serverTransferRoutes, transferRoutes } from './routes/transfers.js';
 import { websocketRoutes } from '../websocket/route.js';
 import { openapiRoutes, registerOpenapi } from './openapi.js';
+import { metricsRoutes } from '../metrics/server.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -82,6 +83,8 @@ export async function buildApp(ctx: DaemonContext): Promise<FastifyInstance> {
 
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/plain').send('404 page not found'));
+  // Before the route plugins, so that its onResponse hook counts every route.
+  await metricsRoutes(app, ctx.metrics);
 
   await registerOpenapi(app);
   await app.register(async (api) => {

@@ -1,0 +1,61 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Metrics } from './metrics.js';
+
+/**
+ * `GET /metrics` on the API (behind the node token like every non-public route) and the
+ * `onResponse` hook that counts requests by route pattern.
+ */
+export async function metricsRoutes(app: FastifyInstance, metrics: Metrics): Promise<void> {
+  app.addHook('onResponse', async (request, reply) => {
+    // The route pattern (e.g. /api/servers/:server/power), never the raw URL: bounded label values.
+    const route = request.routeOptions?.url;
+    metrics.httpRequest(request.method, route, reply.statusCode);
+  });
+  app.get(
+    '/metrics',
+    { schema: { description: 'Prometheus metrics (text exposition format). Node token required.', hide: true } },
+    async (_request, reply) => reply.type(metrics.contentType).send(await metrics.render()),
+  );
+}
+
+/** The open metrics listener (`metrics.port`, `metrics.host`): only `GET /metrics`, no auth. */
+export class MetricsServer {
+  private server: http.Server | undefined;
+
+  constructor(private readonly metrics: Metrics) {}
+
+  async listen(host: string, port: number): Promise<string> {
+    const server = http.createServer((req, res) => {
+      const path = (req.url ?? '').split('?')[0];
+      if (req.method !== 'GET' || path !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found');
+        return;
+      }
+      this.metrics.render().then(
+        (text) => res.writeHead(200, { 'content-type': this.metrics.contentType }).end(text),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err)),
+      );
+    });
+    server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    const addr = server.address() as AddressInfo;
+    return `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
