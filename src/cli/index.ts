@@ -8,6 +8,8 @@ program
   .name('wings')
   .description('wings-ts: a TypeScript drop-in replacement for Pterodactyl Wings')
   .version(VERSION, '-v, --version')
+  // Options before a subcommand belong to the daemon; a subcommand parses its own (`diagnostics --config`).
+  .enablePositionalOptions()
   .option('-c, --config <path>', 'path to config.yml', '/etc/pterodactyl/config.yml')
   .option('--debug', 'debug logging (not persisted)', false)
   .action(async (opts: { config: string; debug: boolean }) => {
@@ -74,6 +76,42 @@ program
       keep: opts.keep,
     });
     process.exit(code);
+  });
+
+program
+  .command('transfers')
+  .description("the node's active transfers (GET /api/transfers) with a progress bar each")
+  .option('--url <url>', 'node API URL, e.g. http://127.0.0.1:8080')
+  .option('--token <token>', 'node token')
+  .option('-c, --config <path>', 'read the URL and token from this config.yml')
+  .option('--json', 'print the list once as JSON', false)
+  .option('--watch', 'keep refreshing (Ctrl-C to stop)', false)
+  .option('--interval <ms>', 'refresh interval with --watch', (v) => positiveInt(v, '--interval'), 1000)
+  .action(async (opts: { url?: string; token?: string; config?: string; json: boolean; watch: boolean; interval: number }) => {
+    const t = await import('./transfers.js');
+    const out = (l: string) => process.stdout.write(`${l}\n`);
+    try {
+      const target = t.resolveTarget(opts);
+      if (opts.json) {
+        out(JSON.stringify(await t.fetchTransfers(target), null, 2));
+        return;
+      }
+      if (opts.watch) await t.watchTransfers(target, opts.interval, process.stdout.isTTY === true, out);
+      t.printTransfers(await t.fetchTransfers(target), out);
+    } catch (err) {
+      console.error(err instanceof Error ? err.message : String(err));
+      process.exit(1);
+    }
+  });
+
+program
+  .command('diagnostics')
+  .description('versions, redacted configuration, engine and disk checks and the recent log, for a bug report')
+  .option('-c, --config <path>', 'path to config.yml', '/etc/pterodactyl/config.yml')
+  .option('--log-lines <n>', 'lines of wings.log to include', (v) => positiveInt(v, '--log-lines'), 50)
+  .action(async (opts: { config: string; logLines: number }) => {
+    const { diagnostics } = await import('./diagnostics.js');
+    process.stdout.write(`${await diagnostics(opts.config, { logLines: opts.logLines })}\n`);
   });
 
 function positiveInt(value: string, name: string): number {
