@@ -372,7 +372,12 @@ export class Server {
     await this.deps.panel
       .setInstallationStatus(this.uuid, ok, reinstall)
       .catch((err) => this.logger.warn({ err: errorMessage(err) }, 'failed to report install status'));
-    if (this.state !== 'offline') this.environment.setState('offline');
+    // Back to offline after the installer, unless a power action started the server meanwhile
+    // (possible with skip_egg_scripts, where nothing blocks a start during creation): its state
+    // belongs to that run, and forcing it offline would look like a crash.
+    if (this.state !== 'offline' && !this.powerLock.isLocked && !(await this.environment.isRunning().catch(() => false))) {
+      this.environment.setState('offline');
+    }
     this.events.publish('install completed', '');
     if (!ok) throw new ServerError('installation failed');
   }

@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Dockerode from 'dockerode';
 import { request } from 'undici';
 import { parse, stringify } from 'yaml';
 import { startPanelLite, type PanelLite } from '../../src/panel/lite/index.js';
@@ -109,6 +110,8 @@ function merge(a: Record<string, any>, b: Record<string, any>): Record<string, a
 /** A real daemon process (`node bin/wings.js --config …`) registered with panel-lite. */
 export class TestNode {
   child: ChildProcess | undefined;
+  /** The `environment` of its config.yml (set by startNode). */
+  environment: TestEnvironment = 'process';
   readonly logFile: string;
   exited: Promise<number | null> = Promise.resolve(null);
 
@@ -128,6 +131,25 @@ export class TestNode {
 
   serverDir(uuid: string): string {
     return path.join(this.dataDir, uuid);
+  }
+
+  private configValue(): Record<string, any> {
+    return parse(fs.readFileSync(this.configPath, 'utf8')) as Record<string, any>;
+  }
+
+  /** The node's uuid (config.yml `uuid`): the value of the `wings-ts.node` label of its containers. */
+  get nodeUuid(): string {
+    return String(this.configValue().uuid);
+  }
+
+  /** config.yml `docker.container_name_prefix`. */
+  get containerPrefix(): string {
+    return String(this.configValue().docker?.container_name_prefix ?? '');
+  }
+
+  /** The name of a server's container on this node. */
+  containerName(uuid: string): string {
+    return `${this.containerPrefix}${uuid}`;
   }
 
   async start(): Promise<void> {
@@ -220,6 +242,7 @@ export async function startNode(tp: TestPanel, opts: NodeOptions = {}): Promise<
   const configPath = path.join(root, 'config.yml');
   fs.writeFileSync(configPath, stringify(config), { mode: 0o600 });
   const n = new TestNode(node.id, node.token, url, root, configPath);
+  n.environment = config.environment === 'docker' ? 'docker' : 'process';
   await n.start();
   return n;
 }
@@ -230,3 +253,128 @@ export const ECHO_SERVER = {
   startup_done: ['Done ('],
   stop: { type: 'command' as const, value: 'stop' },
 };
+
+// ---------------------------------------------------------------------------------------------
+// Docker: one suite, two environments.
+
+export type TestEnvironment = 'process' | 'docker';
+
+/** The local test image (scripts/docker-test-image.sh); never pulled. */
+export const DOCKER_TEST_IMAGE = 'wings-ts/busybox:latest';
+
+let dockerSingleton: Dockerode | undefined;
+
+/** A client for the engine the daemons use (DOCKER_HOST or /var/run/docker.sock). */
+export function testDocker(): Dockerode {
+  dockerSingleton ??= new Dockerode();
+  return dockerSingleton;
+}
+
+/** Does an engine answer, and is the test image there? `reason` says what is missing. */
+export async function probeDocker(): Promise<{ ok: boolean; reason: string }> {
+  const docker = testDocker();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      docker.ping(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer within 3 s')), 3000);
+      }),
+    ]);
+  } catch (err) {
+    return {
+      ok: false,
+      reason: `no Docker engine at ${process.env.DOCKER_HOST || 'unix:///var/run/docker.sock'} (${(err as Error).message}); run: bash scripts/start-dockerd.sh && bash scripts/docker-test-image.sh`,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+  try {
+    await docker.getImage(DOCKER_TEST_IMAGE).inspect();
+  } catch {
+    return { ok: false, reason: `the test image ${DOCKER_TEST_IMAGE} is missing; run: bash scripts/docker-test-image.sh` };
+  }
+  return { ok: true, reason: '' };
+}
+
+let environmentsPromise: Promise<TestEnvironment[]> | undefined;
+
+/**
+ * The environments a suite runs in: process and docker when an engine answers and the test image
+ * exists. With WINGS_TEST_DOCKER set (CI) a missing engine or image is an error; on a developer
+ * machine the docker runs are skipped with a message saying why.
+ */
+export function testEnvironments(): Promise<TestEnvironment[]> {
+  environmentsPromise ??= (async (): Promise<TestEnvironment[]> => {
+    const probe = await probeDocker();
+    if (probe.ok) return ['process', 'docker'];
+    if (process.env.WINGS_TEST_DOCKER) {
+      throw new Error(`WINGS_TEST_DOCKER is set but the docker environment cannot be tested: ${probe.reason}`);
+    }
+    console.warn(`[wings-ts tests] SKIPPING the docker environment runs: ${probe.reason}`);
+    return ['process'];
+  })();
+  return environmentsPromise;
+}
+
+/**
+ * Extra createServer fields for an environment: for docker the local test image (leading `~`:
+ * never pulled) and a modest build so containers start fast; nothing for the process environment.
+ */
+export function serverOptions(env: TestEnvironment): { image?: string; build?: Record<string, number> } {
+  if (env === 'process') return {};
+  return { image: `~${DOCKER_TEST_IMAGE}`, build: { memory_limit: 256, swap: 0, disk_space: 0, cpu_limit: 0 } };
+}
+
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  state: string;
+  labels: Record<string, string>;
+}
+
+/** Every container (running or not) labelled as belonging to this node: `docker ps -a --filter label=wings-ts.node=<uuid>`. */
+export async function nodeContainers(node: TestNode): Promise<ContainerSummary[]> {
+  const list = await testDocker().listContainers({ all: true, filters: { label: [`wings-ts.node=${node.nodeUuid}`] } });
+  return list.map((c) => ({
+    id: c.Id,
+    name: (c.Names[0] ?? '').replace(/^\//, ''),
+    state: c.State,
+    labels: c.Labels ?? {},
+  }));
+}
+
+/** `docker inspect` of a server's container on this node, or null when there is none. */
+export async function inspectServerContainer(node: TestNode, uuid: string): Promise<Dockerode.ContainerInspectInfo | null> {
+  try {
+    return await testDocker().getContainer(node.containerName(uuid)).inspect();
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return null;
+    throw err;
+  }
+}
+
+/**
+ * Removes every container of a node (its label, or its name prefix), so that reruns start clean.
+ * A no-op for process-environment nodes.
+ */
+export async function removeNodeContainers(node: TestNode | undefined): Promise<void> {
+  if (!node || node.environment !== 'docker') return;
+  const docker = testDocker();
+  const prefix = node.containerPrefix;
+  const [byLabel, byName] = await Promise.all([
+    docker.listContainers({ all: true, filters: { label: [`wings-ts.node=${node.nodeUuid}`] } }),
+    prefix ? docker.listContainers({ all: true, filters: { name: [`^/${prefix}`] } }) : Promise.resolve([]),
+  ]);
+  const ids = new Set([...byLabel, ...byName].map((c) => c.Id));
+  await Promise.all(
+    [...ids].map((id) =>
+      docker
+        .getContainer(id)
+        .remove({ force: true, v: true })
+        .catch((err: unknown) => {
+          if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+        }),
+    ),
+  );
+}

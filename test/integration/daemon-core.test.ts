@@ -1,21 +1,40 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ECHO_SERVER, http, startNode, startPanel, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
+import {
+  ECHO_SERVER,
+  http,
+  inspectServerContainer,
+  nodeContainers,
+  removeNodeContainers,
+  serverOptions,
+  startNode,
+  startPanel,
+  testDocker,
+  testEnvironments,
+  waitFor,
+  type TestNode,
+  type TestPanel,
+} from '../helpers/harness.js';
 
-describe('daemon core (process environment, real daemon process + panel-lite)', () => {
+const environments = await testEnvironments();
+
+describe.each(environments)('daemon core (%s environment, real daemon process + panel-lite)', (env) => {
   let tp: TestPanel;
   let node: TestNode;
   let uuid: string;
+  const opts = serverOptions(env);
+  const docker = env === 'docker';
 
   beforeAll(async () => {
     tp = await startPanel();
-    node = await startNode(tp);
-    const s = await tp.panel.admin.createServer({ node_id: node.id, ...ECHO_SERVER, skip_egg_scripts: true });
+    node = await startNode(tp, { environment: env });
+    const s = await tp.panel.admin.createServer({ node_id: node.id, ...ECHO_SERVER, ...opts, skip_egg_scripts: true });
     uuid = s.uuid;
   });
   afterAll(async () => {
     await node?.stop();
+    await removeNodeContainers(node);
     await tp?.close();
   });
 
@@ -26,7 +45,8 @@ describe('daemon core (process environment, real daemon process + panel-lite)', 
     expect(legacy.body.os).toBe('linux');
     const v2 = await node.api('GET', '/api/system?v=2');
     expect(v2.body.system.os_type).toBe('linux');
-    expect(v2.body.docker.version).toBe('');
+    if (docker) expect(v2.body.docker.version).not.toBe('');
+    else expect(v2.body.docker.version).toBe('');
     expect(legacy.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
@@ -96,17 +116,51 @@ describe('daemon core (process environment, real daemon process + panel-lite)', 
     expect(one.body.state).toBe('offline');
     expect(Object.keys(one.body)).toEqual(['state', 'is_suspended', 'utilization', 'configuration']);
     expect(one.body.utilization.network).toEqual({ rx_bytes: 0, tx_bytes: 0 });
+    if (docker) {
+      // POST /api/servers created the (stopped) container, labelled with this node's uuid.
+      const info = await waitFor(() => inspectServerContainer(node, uuid), { what: 'container creation' });
+      expect(info.State.Running).toBe(false);
+      expect(info.Config.Labels['wings-ts.node']).toBe(node.nodeUuid);
+      expect(info.Config.Image).toBe('wings-ts/busybox:latest');
+    }
   });
 
   it('starts, takes console commands, shows /logs, stops by command', async () => {
     expect((await node.api('POST', `/api/servers/${uuid}/power`, { action: 'start' })).status).toBe(202);
     await node.waitForState(uuid, 'running');
+    if (docker) expect((await inspectServerContainer(node, uuid))?.State.Running).toBe(true);
     expect((await node.api('POST', `/api/servers/${uuid}/commands`, { commands: ['hello'] })).status).toBe(204);
     await waitFor(async () => (await node.api('GET', `/api/servers/${uuid}/logs?size=10`)).body.data?.includes('got hello'), {
       what: 'echo in /logs',
     });
-    expect((await node.api('POST', `/api/servers/${uuid}/power`, { action: 'stop' })).status).toBe(202);
+    expect((await node.api('POST', `/api/servers/${uuid}/power`, { action: 'stop', wait_seconds: 5 })).status).toBe(202);
     await node.waitForState(uuid, 'offline');
+    if (docker) {
+      const info = await inspectServerContainer(node, uuid);
+      expect(info?.State.Running).toBe(false);
+      expect(info?.State.ExitCode).toBe(0);
+    }
+  });
+
+  it('stops by signal', async () => {
+    const s = await tp.panel.admin.createServer({
+      node_id: node.id,
+      ...opts,
+      invocation: 'trap "echo got-term; exit 0" TERM; echo "Done (ready)"; while true; do sleep 0.1; done',
+      startup_done: ['Done ('],
+      stop: { type: 'signal', value: 'SIGTERM' },
+      skip_egg_scripts: true,
+    });
+    await node.api('POST', `/api/servers/${s.uuid}/power`, { action: 'start' });
+    await node.waitForState(s.uuid, 'running');
+    await node.api('POST', `/api/servers/${s.uuid}/power`, { action: 'stop', wait_seconds: 5 });
+    await node.waitForState(s.uuid, 'offline');
+    if (docker) {
+      await waitFor(async () => (await inspectServerContainer(node, s.uuid))?.State.Running === false, { what: 'container stopped' });
+    }
+    await waitFor(async () => (await node.api('GET', `/api/servers/${s.uuid}/logs`)).body.data?.includes('got-term'), {
+      what: 'trap output in /logs',
+    });
   });
 
   it('refuses commands to a stopped server with 502', async () => {
@@ -125,11 +179,16 @@ describe('daemon core (process environment, real daemon process + panel-lite)', 
     await node.waitForState(uuid, 'running');
     await node.api('POST', `/api/servers/${uuid}/power`, { action: 'kill' });
     await node.waitForState(uuid, 'offline');
+    if (docker) {
+      await waitFor(async () => (await inspectServerContainer(node, uuid))?.State.Running === false, { what: 'container killed' });
+      expect((await inspectServerContainer(node, uuid))?.State.ExitCode).toBe(137);
+    }
   });
 
   it('detects a crash and restarts the server once', async () => {
     const s = await tp.panel.admin.createServer({
       node_id: node.id,
+      ...opts,
       invocation: 'echo "Done (up)"; sleep 0.3; exit 7',
       startup_done: ['Done ('],
       skip_egg_scripts: true,
@@ -145,23 +204,79 @@ describe('daemon core (process environment, real daemon process + panel-lite)', 
       return d.includes('crash restart') || d.includes('server crashed; restarting');
     }, { what: 'crash restart log' });
     await node.waitForState(s.uuid, 'offline');
+    if (docker) {
+      // the restarted (re-created) container crashed as well, and nothing restarted it again
+      await waitFor(async () => {
+        const info = await inspectServerContainer(node, s.uuid);
+        return info?.State.Status === 'exited' && info.State.ExitCode === 7;
+      }, { what: 'second crash' });
+      await node.waitForState(s.uuid, 'offline');
+    }
   });
 
   it('refuses to start a suspended server with 400', async () => {
-    const s = await tp.panel.admin.createServer({ node_id: node.id, ...ECHO_SERVER, skip_egg_scripts: true, suspended: true });
+    const s = await tp.panel.admin.createServer({ node_id: node.id, ...ECHO_SERVER, ...opts, skip_egg_scripts: true, suspended: true });
     const r = await node.api('POST', `/api/servers/${s.uuid}/power`, { action: 'start' });
     expect(r.status).toBe(400);
     expect(r.body).toEqual({ error: 'Cannot start or restart a suspended server.' });
   });
 
-  it('deletes a server: process, files and registration', async () => {
-    const s = await tp.panel.admin.createServer({ node_id: node.id, ...ECHO_SERVER, skip_egg_scripts: true });
+  it('deletes a server: process or container, files and registration', async () => {
+    const s = await tp.panel.admin.createServer({ node_id: node.id, ...ECHO_SERVER, ...opts, skip_egg_scripts: true });
     await node.api('POST', `/api/servers/${s.uuid}/power`, { action: 'start' });
     await node.waitForState(s.uuid, 'running');
     fs.writeFileSync(path.join(node.serverDir(s.uuid), 'world.dat'), 'x');
     expect((await node.api('DELETE', `/api/servers/${s.uuid}`)).status).toBe(204);
     expect((await node.api('GET', `/api/servers/${s.uuid}`)).status).toBe(404);
     await waitFor(() => !fs.existsSync(node.serverDir(s.uuid)), { what: 'data dir removal' });
+    if (docker) {
+      expect(await inspectServerContainer(node, s.uuid)).toBeNull();
+      expect((await nodeContainers(node)).map((c) => c.name)).not.toContain(node.containerName(s.uuid));
+    }
+  });
+
+  it.runIf(docker)('creates the container with the limits of the build (docker inspect)', async () => {
+    const s = await tp.panel.admin.createServer({
+      node_id: node.id,
+      ...ECHO_SERVER,
+      image: opts.image,
+      build: { memory_limit: 512, swap: 0, cpu_limit: 150, io_weight: 500, threads: '0', disk_space: 0 },
+      skip_egg_scripts: true,
+    });
+    await node.api('POST', `/api/servers/${s.uuid}/power`, { action: 'start' });
+    await node.waitForState(s.uuid, 'running');
+    const info = (await inspectServerContainer(node, s.uuid))!;
+    const host = info.HostConfig;
+    const memory = Math.round(512 * 1.15 * 1e6);
+    expect(host.Memory).toBe(memory);
+    expect(host.MemoryReservation).toBe(512 * 1e6);
+    expect(host.CpuQuota).toBe(150_000);
+    expect(host.CpuPeriod).toBe(100_000);
+    expect(host.CpuShares).toBe(1024);
+    expect(host.CpusetCpus).toBe('0');
+    expect(host.PidsLimit).toBe(512);
+    expect(host.NetworkMode).toBe('none');
+    expect(host.ReadonlyRootfs).toBe(true);
+    expect(host.Binds).toContain(`${node.serverDir(s.uuid)}:/home/container`);
+    expect(info.Mounts.find((m) => m.Destination === '/home/container')).toMatchObject({
+      Type: 'bind',
+      Source: node.serverDir(s.uuid),
+      RW: true,
+    });
+    expect(info.Name).toBe(`/${node.containerName(s.uuid)}`);
+    expect(info.Config.Labels).toMatchObject({
+      Service: 'Pterodactyl',
+      ContainerType: 'server_process',
+      'wings-ts.node': node.nodeUuid,
+    });
+    expect(info.Config.Env).toContain('SERVER_MEMORY=512');
+    // What the engine keeps depends on the kernel: without swap accounting it drops MemorySwap,
+    // without a blkio weight controller (e.g. cgroup v1 without CFQ/BFQ) it discards BlkioWeight.
+    const engine = (await testDocker().info()) as { SwapLimit?: boolean };
+    if (engine.SwapLimit) expect(host.MemorySwap).toBe(memory);
+    expect(host.BlkioWeight).toBe((await engineKeepsBlkioWeight(node)) ? 500 : 0);
+    await node.api('POST', `/api/servers/${s.uuid}/power`, { action: 'kill' });
+    await node.waitForState(s.uuid, 'offline');
   });
 
   it('restores running servers after a daemon restart (states.json)', async () => {
@@ -172,6 +287,31 @@ describe('daemon core (process environment, real daemon process + panel-lite)', 
     expect(states[uuid]).toBe('running');
     await node.start();
     await node.waitForState(uuid, 'running');
+  });
+
+  it.runIf(docker)('keeps the container running across a daemon restart and re-attaches its console (D9)', async () => {
+    await node.waitForState(uuid, 'running');
+    expect((await node.api('POST', `/api/servers/${uuid}/commands`, { commands: ['before-restart'] })).status).toBe(204);
+    await waitFor(async () => (await node.api('GET', `/api/servers/${uuid}/logs`)).body.data?.includes('got before-restart'), {
+      what: 'echo before the restart',
+    });
+    const before = (await inspectServerContainer(node, uuid))!;
+    expect(await node.stop()).toBe(0);
+    // The daemon is gone; its container is not.
+    const during = (await inspectServerContainer(node, uuid))!;
+    expect(during.State.Running).toBe(true);
+    expect(during.Id).toBe(before.Id);
+    await node.start();
+    await node.waitForState(uuid, 'running');
+    const after = (await inspectServerContainer(node, uuid))!;
+    expect(after.Id).toBe(before.Id);
+    expect(after.State.StartedAt).toBe(before.State.StartedAt);
+    // history of the run before the restart, and a live console
+    expect((await node.api('GET', `/api/servers/${uuid}/logs`)).body.data).toContain('got before-restart');
+    expect((await node.api('POST', `/api/servers/${uuid}/commands`, { commands: ['after-restart'] })).status).toBe(204);
+    await waitFor(async () => (await node.api('GET', `/api/servers/${uuid}/logs`)).body.data?.includes('got after-restart'), {
+      what: 'echo after the restart',
+    });
   });
 
   it('keeps unknown config keys and applies POST /api/update', async () => {
@@ -187,3 +327,19 @@ describe('daemon core (process environment, real daemon process + panel-lite)', 
     expect(fs.statSync(node.configPath).mode & 0o777).toBe(0o600);
   });
 });
+
+/** Does this kernel/engine keep a BlkioWeight? (Docker discards it with a warning when it cannot apply it.) */
+async function engineKeepsBlkioWeight(node: TestNode): Promise<boolean> {
+  const docker = testDocker();
+  const probe = await docker.createContainer({
+    Image: 'wings-ts/busybox:latest',
+    Cmd: ['true'],
+    Labels: { 'wings-ts.node': node.nodeUuid, 'wings-ts.test': 'blkio-probe' },
+    HostConfig: { BlkioWeight: 500, NetworkMode: 'none' },
+  });
+  try {
+    return (await probe.inspect()).HostConfig.BlkioWeight === 500;
+  } finally {
+    await probe.remove({ force: true });
+  }
+}

@@ -31,6 +31,7 @@ const ATTACH_TIMEOUT_MS = 30_000;
 const START_TIMEOUT_MS = 30_000;
 const STATS_INTERVAL_MS = 1_000;
 const STOP_POLL_MS = 150;
+const EXIT_STATE_WAIT_MS = 5_000;
 
 interface Attachment {
   stream: Duplex;
@@ -93,6 +94,12 @@ export class DockerEnvironment extends EventEmitter implements Environment {
   private attachment: Attachment | null = null;
   private statsToken: object | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
+  /**
+   * Serialises the operations that inspect, remove and create the container (create, start,
+   * destroy): POST /api/servers creates the container in the background, and a start arriving
+   * meanwhile must not try to create a second container of the same name.
+   */
+  private lifecycle: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly ctx: EnvironmentContext,
@@ -325,9 +332,17 @@ export class DockerEnvironment extends EventEmitter implements Environment {
     }
   }
 
-  async create(): Promise<void> {
-    if (await this.inspect()) return;
-    await this.createContainer();
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lifecycle.then(fn, fn);
+    this.lifecycle = run.catch(() => {});
+    return run;
+  }
+
+  create(): Promise<void> {
+    return this.exclusive(async () => {
+      if (await this.inspect()) return;
+      await this.createContainer();
+    });
   }
 
   private async removeContainer(info: Dockerode.ContainerInspectInfo): Promise<void> {
@@ -338,7 +353,11 @@ export class DockerEnvironment extends EventEmitter implements Environment {
     }
   }
 
-  async start(signal?: AbortSignal): Promise<void> {
+  start(signal?: AbortSignal): Promise<void> {
+    return this.exclusive(() => this.startNow(signal));
+  }
+
+  private async startNow(signal?: AbortSignal): Promise<void> {
     const existing = await this.inspect();
     if (existing?.State.Running) {
       await this.attach();
@@ -514,7 +533,8 @@ export class DockerEnvironment extends EventEmitter implements Environment {
     try {
       buf = await this.docker.getContainer(info.Id).logs({ stdout: true, stderr: true, follow: false, tail: lines });
     } catch (err) {
-      if (isNotFound(err)) return [];
+      // 409: the container is being removed (a start re-creates it): no history of a current run.
+      if (isNotFound(err) || statusCode(err) === 409) return [];
       throw dockerError('reading the container log', err);
     }
     if (!Buffer.isBuffer(buf)) buf = Buffer.from(String(buf));
@@ -527,19 +547,29 @@ export class DockerEnvironment extends EventEmitter implements Environment {
   }
 
   async exitState(): Promise<ExitState> {
-    const info = await this.inspect();
+    // The console stream can end a moment before the engine records the exit: until then the
+    // container still shows as running with exit code 0. Wait (briefly) for the recorded exit.
+    const deadline = Date.now() + EXIT_STATE_WAIT_MS;
+    let info = await this.inspect();
+    while (info?.State.Running && Date.now() < deadline) {
+      await sleep(STOP_POLL_MS);
+      info = await this.inspect();
+    }
     if (!info) return { exitCode: 1, oomKilled: false };
     return { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
   }
 
   // ---------------------------------------------------------------- destroy, live update
 
-  async destroy(): Promise<void> {
+  destroy(): Promise<void> {
     this.releaseAttachment();
-    const info = await this.inspect();
-    if (this.current !== 'offline') this.setState('stopping');
-    if (info) await this.removeContainer(info);
-    this.setState('offline');
+    return this.exclusive(async () => {
+      this.releaseAttachment();
+      const info = await this.inspect();
+      if (this.current !== 'offline') this.setState('stopping');
+      if (info) await this.removeContainer(info);
+      this.setState('offline');
+    });
   }
 
   async inSituUpdate(): Promise<void> {
