@@ -51,6 +51,8 @@ export class Metrics {
       help: 'Raw (uncompressed) file bytes transferred, by direction.',
       labelNames: ['direction'],
       registers,
+      // Active transfers add what they moved since the last scrape, so the counter grows live.
+      collect: () => this.countLiveBytes(this.activeTransfers()),
     });
     this.transferDuration = new Histogram({
       name: 'wings_transfer_duration_seconds',
@@ -74,7 +76,6 @@ export class Metrics {
         const list = this.activeTransfers();
         active.reset();
         for (const d of ['outgoing', 'incoming']) active.set({ direction: d }, list.filter((t) => t.direction === d).length);
-        this.countLiveBytes(list);
       },
     });
     const servers: Gauge<'state'> = new Gauge({
