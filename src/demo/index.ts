@@ -163,10 +163,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       () => nodes.forEach((n) => n.killNow()),
     );
     const [a, b] = await Promise.all([
-      startDemoNode(panel, 'node-a', path.join(dir, 'node-a')).then((n) => (nodes.push(n), n)),
-      startDemoNode(panel, 'node-b', path.join(dir, 'node-b'), {
-        system: { transfers: { upload_limit: opts.cancelUploadLimit } },
-      }).then((n) => (nodes.push(n), n)),
+      startDemoNode(panel, 'node-a', path.join(dir, 'node-a'), {}, (n) => nodes.push(n)),
+      startDemoNode(
+        panel,
+        'node-b',
+        path.join(dir, 'node-b'),
+        { system: { transfers: { upload_limit: opts.cancelUploadLimit } } },
+        (n) => nodes.push(n),
+      ),
     ]);
     out(`node A (id ${a.id})  ${a.url}   pid ${a.child?.pid}`);
     out(`node B (id ${b.id})  ${b.url}   pid ${b.child?.pid}   upload_limit ${opts.cancelUploadLimit} MiB/s (for the cancel demo)`);

@@ -141,6 +141,8 @@ export async function startDemoNode(
   name: string,
   root: string,
   overrides: Record<string, unknown> = {},
+  /** Receives the node before its process starts, so that an interrupt during boot still stops it. */
+  track: (node: DemoNode) => void = () => {},
 ): Promise<DemoNode> {
   fs.mkdirSync(root, { recursive: true });
   const port = await freePort();
@@ -167,6 +169,7 @@ export async function startDemoNode(
   const configPath = path.join(root, 'config.yml');
   fs.writeFileSync(configPath, stringify(config), { mode: 0o600 });
   const n = new DemoNode(name, node.id, node.token, url, root, configPath);
+  track(n);
   await n.start();
   return n;
 }
