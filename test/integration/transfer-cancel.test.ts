@@ -2,31 +2,53 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ECHO_SERVER, startNode, startPanel, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
+import {
+  ECHO_SERVER,
+  inspectServerContainer,
+  nodeContainers,
+  removeNodeContainers,
+  serverOptions,
+  startNode,
+  startPanel,
+  testEnvironments,
+  waitFor,
+  type TestNode,
+  type TestPanel,
+} from '../helpers/harness.js';
 import { snapshot } from '../helpers/tree.js';
 
 const NOT_TRANSFERRING = { error: 'Server is not currently being transferred.' };
 
-describe('cancelling transfers from either side (D3) and deleting mid-transfer (D7)', () => {
+const environments = await testEnvironments();
+
+describe.each(environments)('cancelling transfers from either side (D3) and deleting mid-transfer (D7) (%s environment)', (env) => {
   let tp: TestPanel;
   let a: TestNode;
   let b: TestNode;
+  const opts = serverOptions(env);
+  const docker = env === 'docker';
 
   beforeAll(async () => {
     tp = await startPanel();
     // The source uploads at 4 MiB/s so that a transfer of 32 MiB is observably mid-stream.
     [a, b] = await Promise.all([
-      startNode(tp, { name: 'A', config: { system: { transfers: { upload_limit: 4 } } } }),
-      startNode(tp, { name: 'B' }),
+      startNode(tp, { name: 'A', environment: env, config: { system: { transfers: { upload_limit: 4 } } } }),
+      startNode(tp, { name: 'B', environment: env }),
     ]);
   });
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
+    await Promise.all([removeNodeContainers(a), removeNodeContainers(b)]);
     await tp?.close();
   });
 
+  /** Docker: does `node` hold a container for the server (`docker ps -a --filter label=wings-ts.node=…`)? */
+  async function hasContainer(node: TestNode, uuid: string): Promise<boolean> {
+    return (await nodeContainers(node)).some((c) => c.name === node.containerName(uuid));
+  }
+
   async function serverWithData(): Promise<string> {
-    const s = await tp.panel.admin.createServer({ node_id: a.id, ...ECHO_SERVER, skip_egg_scripts: true });
+    const s = await tp.panel.admin.createServer({ node_id: a.id, ...ECHO_SERVER, ...opts, skip_egg_scripts: true });
     const dir = a.serverDir(s.uuid);
     for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(dir, `chunk-${i}.bin`), randomBytes(8 * 1024 * 1024));
     fs.mkdirSync(path.join(dir, 'empty'));
@@ -49,6 +71,11 @@ describe('cancelling transfers from either side (D3) and deleting mid-transfer (
     await waitFor(() => !fs.existsSync(b.serverDir(uuid)), { what: 'destination data removed', timeoutMs: 2000 });
     expect((await b.api('GET', `/api/servers/${uuid}`)).status).toBe(404);
     expect(snapshot(a.serverDir(uuid))).toEqual(sourceSnapshot);
+    if (docker) {
+      // the failed incoming transfer left no container behind; the source keeps its own
+      expect(await hasContainer(b, uuid)).toBe(false);
+      expect(await hasContainer(a, uuid)).toBe(true);
+    }
     await waitFor(async () => (await tp.panel.admin.getTransfer(uuid)).successful === false, { what: 'panel failure' });
     expect((await a.api('POST', `/api/servers/${uuid}/power`, { action: 'start' })).status).toBe(202);
     await a.waitForState(uuid, 'running');
@@ -96,6 +123,10 @@ describe('cancelling transfers from either side (D3) and deleting mid-transfer (
     await tp.panel.admin.startTransfer(uuid, { node_id: b.id });
     await waitFor(async () => (await tp.panel.admin.getTransfer(uuid)).successful === true, { what: "retry success", timeoutMs: 30_000 }).catch((e) => { console.log(a.log().slice(-6000)); console.log(b.log().slice(-4000)); throw e; });
     await waitFor(async () => (await b.api('GET', `/api/servers/${uuid}`)).status === 200);
+    if (docker) {
+      expect(await hasContainer(b, uuid)).toBe(true);
+      await waitFor(async () => !(await hasContainer(a, uuid)), { what: 'source container removal' });
+    }
   });
 
   it('cancels from the destination mid-stream; the source ends failed with the destination\'s reason', async () => {
@@ -123,6 +154,10 @@ describe('cancelling transfers from either side (D3) and deleting mid-transfer (
     await waitFor(() => !fs.existsSync(b.serverDir(uuid)), { what: 'destination clean' });
     expect((await b.api('GET', `/api/servers/${uuid}`)).status).toBe(404);
     await waitFor(() => !fs.existsSync(a.serverDir(uuid)), { what: 'source files removed' });
+    if (docker) {
+      expect(await hasContainer(a, uuid)).toBe(false);
+      expect(await hasContainer(b, uuid)).toBe(false);
+    }
   });
 
   it('deleting the server on the destination mid-stream cancels the incoming transfer', async () => {
@@ -134,9 +169,9 @@ describe('cancelling transfers from either side (D3) and deleting mid-transfer (
   });
 
   it('runs several transfers at once in both directions', async () => {
-    const s1 = await tp.panel.admin.createServer({ node_id: a.id, ...ECHO_SERVER, skip_egg_scripts: true });
-    const s2 = await tp.panel.admin.createServer({ node_id: a.id, ...ECHO_SERVER, skip_egg_scripts: true });
-    const s3 = await tp.panel.admin.createServer({ node_id: b.id, ...ECHO_SERVER, skip_egg_scripts: true });
+    const s1 = await tp.panel.admin.createServer({ node_id: a.id, ...ECHO_SERVER, ...opts, skip_egg_scripts: true });
+    const s2 = await tp.panel.admin.createServer({ node_id: a.id, ...ECHO_SERVER, ...opts, skip_egg_scripts: true });
+    const s3 = await tp.panel.admin.createServer({ node_id: b.id, ...ECHO_SERVER, ...opts, skip_egg_scripts: true });
     for (const [node, s] of [[a, s1], [a, s2], [b, s3]] as const) {
       fs.writeFileSync(path.join(node.serverDir(s.uuid), 'data.bin'), randomBytes(2 * 1024 * 1024));
     }
@@ -150,5 +185,11 @@ describe('cancelling transfers from either side (D3) and deleting mid-transfer (
     }
     await waitFor(async () => (await b.api('GET', `/api/servers/${s1.uuid}`)).status === 200);
     await waitFor(async () => (await a.api('GET', `/api/servers/${s3.uuid}`)).status === 200);
+    if (docker) {
+      for (const [from, to, s] of [[a, b, s1], [a, b, s2], [b, a, s3]] as const) {
+        expect((await inspectServerContainer(to, s.uuid))?.Config.Labels['wings-ts.node']).toBe(to.nodeUuid);
+        await waitFor(async () => !(await hasContainer(from, s.uuid)), { what: `source container of ${s.uuid} removed` });
+      }
+    }
   });
 });

@@ -1,19 +1,35 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ECHO_SERVER, startNode, startPanel, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
+import {
+  ECHO_SERVER,
+  inspectServerContainer,
+  nodeContainers,
+  removeNodeContainers,
+  serverOptions,
+  startNode,
+  startPanel,
+  testEnvironments,
+  waitFor,
+  type TestNode,
+  type TestPanel,
+} from '../helpers/harness.js';
 import { expectedAfterTransfer, makeFidelityTree, snapshot } from '../helpers/tree.js';
 
-describe('server transfer between two real daemons (process environment)', () => {
+const environments = await testEnvironments();
+
+describe.each(environments)('server transfer between two real daemons (%s environment)', (env) => {
   let tp: TestPanel;
   let a: TestNode;
   let b: TestNode;
+  const docker = env === 'docker';
 
   beforeAll(async () => {
     tp = await startPanel();
-    [a, b] = await Promise.all([startNode(tp, { name: 'A' }), startNode(tp, { name: 'B' })]);
+    [a, b] = await Promise.all([startNode(tp, { name: 'A', environment: env }), startNode(tp, { name: 'B', environment: env })]);
   });
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
+    await Promise.all([removeNodeContainers(a), removeNodeContainers(b)]);
     await tp?.close();
   });
 
@@ -21,6 +37,7 @@ describe('server transfer between two real daemons (process environment)', () =>
     const s = await tp.panel.admin.createServer({
       node_id: node.id,
       ...ECHO_SERVER,
+      ...serverOptions(env),
       skip_egg_scripts: true,
       file_denylist: ['*.jar'],
     });
@@ -47,6 +64,17 @@ describe('server transfer between two real daemons (process environment)', () =>
     const onB = await b.api('GET', `/api/servers/${uuid}`);
     expect(onB.status).toBe(200);
     expect(onB.body.state).toBe('offline');
+    if (docker) {
+      // The destination created the container before it reported success; the source removed its own.
+      const created = await inspectServerContainer(b, uuid);
+      expect(created?.State.Status).toBe('created');
+      expect(created?.Config.Labels['wings-ts.node']).toBe(b.nodeUuid);
+      const [success] = await tp.panel.admin.calls({ path: `^/api/remote/servers/${uuid}/transfer/success$` });
+      expect(success.node_id).toBe(b.id);
+      expect(Date.parse(created!.Created)).toBeLessThanOrEqual(Date.parse(success.at));
+      expect(await inspectServerContainer(a, uuid)).toBeNull();
+      expect((await nodeContainers(a)).map((c) => c.name)).not.toContain(a.containerName(uuid));
+    }
     expect(snapshot(b.serverDir(uuid))).toEqual(before);
     // no active transfers left on either side
     expect((await a.api('GET', '/api/transfers')).body).toEqual([]);

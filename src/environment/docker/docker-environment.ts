@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -339,6 +340,14 @@ export class DockerEnvironment extends EventEmitter implements Environment {
   }
 
   create(): Promise<void> {
+    // The data directory first (Go: EnsureDataDirectoryExists in CreateEnvironment), synchronously:
+    // the Panel (and our tests) may put files there as soon as POST /api/servers has answered, and
+    // the engine would otherwise create a missing bind source itself.
+    try {
+      mkdirSync(this.ctx.dataDirectory, { recursive: true, mode: 0o755 });
+    } catch (err) {
+      return Promise.reject(new Error(`creating the data directory: ${(err as Error).message}`, { cause: err }));
+    }
     return this.exclusive(async () => {
       if (await this.inspect()) return;
       await this.createContainer();
