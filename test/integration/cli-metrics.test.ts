@@ -35,9 +35,9 @@ describe('wings transfers, wings diagnostics and /metrics during a real transfer
   beforeAll(async () => {
     tp = await startPanel();
     metricsPort = await freePort();
-    // 6 MiB/s so that the transfer of 24 MiB is observably mid-stream.
+    // 3 MiB/s so that the transfer of 24 MiB is observably mid-stream for ~8 s, even on a loaded machine.
     [a, b] = await Promise.all([
-      startNode(tp, { name: 'A', config: { system: { transfers: { upload_limit: 6 } }, metrics: { port: metricsPort, host: '127.0.0.1' } } }),
+      startNode(tp, { name: 'A', config: { system: { transfers: { upload_limit: 3 } }, metrics: { port: metricsPort, host: '127.0.0.1' } } }),
       startNode(tp, { name: 'B' }),
     ]);
   });
@@ -58,8 +58,13 @@ describe('wings transfers, wings diagnostics and /metrics during a real transfer
       return r.status === 200 && r.body.bytes_done > 0;
     }, { what: 'destination receiving' });
 
-    // --url/--token on the source
-    const outgoing = JSON.parse(await wings('transfers', '--json', '--url', a.url, '--token', a.token)) as any[];
+    // the three views at once (each is a fresh node process): --url/--token, --config, human
+    const [outText, inText, human] = await Promise.all([
+      wings('transfers', '--json', '--url', a.url, '--token', a.token),
+      wings('transfers', '--json', '--config', b.configPath),
+      wings('transfers', '--url', a.url, '--token', a.token),
+    ]);
+    const outgoing = JSON.parse(outText) as any[];
     expect(outgoing).toHaveLength(1);
     expect(outgoing[0]).toMatchObject({ server: uuid, direction: 'outgoing', state: 'processing', error: null });
     expect(outgoing[0].bytes_total).toBeGreaterThanOrEqual(24 * MiB);
@@ -67,12 +72,11 @@ describe('wings transfers, wings diagnostics and /metrics during a real transfer
     expect(outgoing[0].bytes_done).toBeLessThan(outgoing[0].bytes_total);
     expect(Date.parse(outgoing[0].started_at)).toBeLessThanOrEqual(Date.now());
     // --config on the destination
-    const incoming = JSON.parse(await wings('transfers', '--json', '--config', b.configPath)) as any[];
+    const incoming = JSON.parse(inText) as any[];
     expect(incoming).toHaveLength(1);
     expect(incoming[0]).toMatchObject({ server: uuid, direction: 'incoming', state: 'processing' });
     expect(incoming[0].bytes_total).toBe(outgoing[0].bytes_total);
     // the human view: one line with the bar
-    const human = await wings('transfers', '--url', a.url, '--token', a.token);
     expect(human).toContain(uuid);
     expect(human).toMatch(/out\s+processing\s+\[=*\s*\] .* \/ 24\.0 MiB \(\d+%/);
     // active gauge while it runs
