@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import {
   ECHO_SERVER,
   http,
@@ -163,6 +164,42 @@ describe.each(environments)('daemon core (%s environment, real daemon process + 
     });
   });
 
+  it('drives the server through the websocket: power, console, history, stats', async () => {
+    const { data } = await tp.panel.admin.websocketToken(uuid);
+    const messages: { event: string; args?: string[] }[] = [];
+    const ws = new WebSocket(data.socket, { headers: { Origin: tp.panel.publicUrl } });
+    ws.on('message', (raw) => messages.push(JSON.parse((raw as Buffer).toString('utf8')) as { event: string; args?: string[] }));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const send = (event: string, ...args: string[]): void => ws.send(JSON.stringify({ event, args }));
+    const seen = (event: string, arg?: (a: string) => boolean) =>
+      waitFor(() => messages.find((m) => m.event === event && (!arg || arg(m.args?.[0] ?? ''))), { what: `websocket ${event}` });
+    try {
+      send('auth', data.token);
+      await seen('auth success');
+      send('set state', 'start');
+      await seen('status', (a) => a === 'running');
+      send('send command', 'via-websocket');
+      await seen('console output', (a) => a === 'got via-websocket');
+      const before = messages.length;
+      send('send logs');
+      await waitFor(() => messages.slice(before).some((m) => m.event === 'console output' && m.args?.[0] === 'Done (ready)'), {
+        what: 'history through send logs',
+      });
+      const stats = JSON.parse((await seen('stats', (a) => JSON.parse(a).state === 'running')).args![0]);
+      if (docker) {
+        expect(stats.memory_limit_bytes).toBe(Math.round(256 * 1.15 * 1e6));
+        await waitFor(() => messages.some((m) => m.event === 'stats' && JSON.parse(m.args![0]).memory_bytes > 0), {
+          what: 'a stats sample of the running container',
+        });
+      }
+      send('set state', 'stop');
+      await seen('status', (a) => a === 'offline');
+      await node.waitForState(uuid, 'offline');
+    } finally {
+      ws.terminate();
+    }
+  });
+
   it('refuses commands to a stopped server with 502', async () => {
     const r = await node.api('POST', `/api/servers/${uuid}/commands`, { commands: ['x'] });
     expect(r.status).toBe(502);
@@ -170,7 +207,8 @@ describe.each(environments)('daemon core (%s environment, real daemon process + 
   });
 
   it('kills and restarts', async () => {
-    await node.api('POST', `/api/servers/${uuid}/power`, { action: 'start' });
+    // The previous stop publishes `offline` a moment before its power action releases the lock.
+    await node.api('POST', `/api/servers/${uuid}/power`, { action: 'start', wait_seconds: 5 });
     await node.waitForState(uuid, 'running');
     await node.api('POST', `/api/servers/${uuid}/power`, { action: 'restart', wait_seconds: 5 });
     await waitFor(async () => (await node.api('GET', `/api/servers/${uuid}/logs`)).body.data?.filter((l: string) => l === 'server starting').length === 1, {
