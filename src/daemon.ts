@@ -139,7 +139,7 @@ export class Daemon {
   get url(): string {
     const addr = this.app?.server.address();
     if (!addr || typeof addr === 'string') return '';
-    return `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    return `${this.config.api.ssl.enabled ? 'https' : 'http'}://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
   }
 
   /** Boot (daemon.md §2) then listen. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { checkNodeToken } from '../auth/node-token.js';
 import type { DaemonContext } from '../context.js';
@@ -27,7 +28,18 @@ function isPublic(method: string, path: string): boolean {
 }
 
 export async function buildApp(ctx: DaemonContext): Promise<FastifyInstance> {
+  const ssl = ctx.config().api.ssl;
+  // api.ssl (daemon.md §1.3): HTTPS with the configured PEM files, TLS 1.2 to 1.3, h2 then http/1.1.
+  const https = ssl.enabled
+    ? {
+        cert: fs.readFileSync(ssl.cert),
+        key: fs.readFileSync(ssl.key),
+        minVersion: 'TLSv1.2' as const,
+        maxVersion: 'TLSv1.3' as const,
+      }
+    : null;
   const app = Fastify({
+    ...(https ? { https } : {}),
     loggerInstance: ctx.logger.child({ component: 'http' }),
     disableRequestLogging: !ctx.config().debug,
     genReqId: () => randomUUID(),
