@@ -51,7 +51,13 @@ const OPEN_FLAGS = O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY;
 function cb2p<T>(fn: (cb: (err: NodeJS.ErrnoException | null, v: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
 }
-const openFile = (p: Buffer): Promise<number> => cb2p((cb) => fs.open(p, OPEN_FLAGS, 0o600, cb));
+const openFile = (p: Buffer, mode = 0o600): Promise<number> => cb2p((cb) => fs.open(p, OPEN_FLAGS, mode, cb));
+/** The process umask, read once (set it back at once: reading it means setting it). */
+const UMASK = ((): number => {
+  const m = process.umask(0o022);
+  process.umask(m);
+  return m;
+})();
 const mkdir = (p: Buffer): Promise<void> => cb2p((cb) => fs.mkdir(p, 0o755, (err) => cb(err, undefined)));
 const lstat = (p: Buffer): Promise<fs.Stats> => cb2p((cb) => fs.lstat(p, cb));
 const unlink = (p: Buffer): Promise<void> => cb2p((cb) => fs.unlink(p, (err) => cb(err, undefined)));
@@ -294,23 +300,24 @@ class Extractor {
     await this.writeLarge(abs, name, r, e.size, mode, e.mtime);
   }
 
-  private async create(abs: Buffer, name: Buffer): Promise<number> {
+  private async create(abs: Buffer, name: Buffer, mode = 0o600): Promise<number> {
     try {
-      return await openFile(abs);
+      return await openFile(abs, mode);
     } catch (err) {
       if (errno(err) !== 'EEXIST') throw err;
       const st = await lstat(abs);
       if (!st.isFile()) throw bad(`file entry ${show(name)} conflicts with an earlier directory`);
       await unlink(abs); // a later entry for the same path replaces the earlier file
-      return await openFile(abs);
+      return await openFile(abs, mode);
     }
   }
 
   private async writeSmall(abs: Buffer, name: Buffer, body: Buffer, mode: number, mtime: number): Promise<void> {
-    const fd = await this.create(abs, name);
+    const fd = await this.create(abs, name, mode);
     try {
       if (body.length) await writeAll(fd, body, 0);
-      await fchmod(fd, mode);
+      // open() created the file with `mode` minus the umask: fchmod only when the umask took bits.
+      if (mode & UMASK) await fchmod(fd, mode);
       await futimes(fd, mtime);
     } finally {
       await closeFd(fd);
