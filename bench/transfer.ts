@@ -373,7 +373,12 @@ async function main(): Promise<void> {
         for (const mode of args.compression) {
           const results: RunResult[] = [];
           for (let i = 0; i < args.runs; i++) {
-            const r = await transferOnce(tp, ds, mode === 'none' ? { compression_level: 'none' } : {});
+            const cfg = mode === 'none' ? { compression_level: 'none' } : {};
+            // one retry: a run that fails (it did once, ECONNRESET during setup) is logged, not fatal
+            const r = await transferOnce(tp, ds, cfg).catch((err: unknown) => {
+              log(`  ours ${mode} run ${i + 1} failed, retrying: ${err instanceof Error ? err.stack : String(err)}`);
+              return transferOnce(tp, ds, cfg);
+            });
             log(`  ours ${mode} run ${i + 1}: ${r.wall.toFixed(2)} s, RSS ${r.rssA.toFixed(0)}/${r.rssB.toFixed(0)} MiB, CPU ${r.cpuA.toFixed(1)}/${r.cpuB.toFixed(1)} s`);
             results.push(r);
           }
