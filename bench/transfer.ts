@@ -367,7 +367,7 @@ async function main(): Promise<void> {
             for (let i = 0; i < args.runs; i++) times.push(await baselineOnce(sink, ds, kind));
             bl[kind] = median(times);
             log(`  baseline ${kind}: ${times.map((t) => t.toFixed(2)).join(' ')} s`);
-            base.push([ds.name, `tar | ${kind === 'none' ? '' : `${kind} | `}curl | ${kind === 'none' ? '' : kind === 'gzip -1' ? 'gzip -d | ' : 'pigz -d | '}tar -x`, fmt(bl[kind], 2), fmt(ds.bytes / MiB / bl[kind]), times.map((t) => t.toFixed(2)).join(' ')]);
+            base.push([ds.name, `tar > ${kind === 'none' ? '' : `${kind} > `}curl > ${kind === 'none' ? '' : kind === 'gzip -1' ? 'gzip -d > ' : 'pigz -d > '}tar -x`, fmt(bl[kind], 2), fmt(ds.bytes / MiB / bl[kind]), times.map((t) => t.toFixed(2)).join(' ')]);
           }
         }
         for (const mode of args.compression) {
@@ -464,5 +464,12 @@ async function rateMode(tp: TestPanel, limit: number, checks: string[]): Promise
   console.log(`\n## Rate limits (set a, ${(ds.bytes / MiB).toFixed(0)} MiB incompressible; rate = source bytes / wall time)\n`);
   console.log(table(rows));
 }
+
+// A daemon stopped between runs sometimes resets a socket that panel-lite (in this process) holds
+// with no 'error' listener; that must not end the bench.
+process.on('uncaughtException', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') log(`ignored ${err.code}: ${err.stack ?? err.message}`);
+  else throw err;
+});
 
 await main();
