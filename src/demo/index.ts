@@ -1,7 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
 import { ROOT_ADMIN_PERMISSIONS, startPanelLite, websocketToken, type PanelLite } from '../panel/lite/index.js';
 import { formatBytes } from '../transfer/format.js';
@@ -21,7 +23,42 @@ export interface DemoOptions {
   cancelUploadLimit: number;
   /** Keep the temporary directory (debugging). */
   keep: boolean;
+  /** Run the servers in Docker containers (a reachable engine; the local busybox image, never pulled). */
+  docker?: boolean;
   out?: (line: string) => void;
+}
+
+/** The local image of scripts/docker-test-image.sh: busybox-static with a Pterodactyl-style entrypoint. */
+export const DEMO_IMAGE = 'wings-ts/busybox:latest';
+
+/** --docker: the engine must answer; the local image is built from busybox-static when missing (never pulled). */
+async function prepareDocker(out: (l: string) => void): Promise<void> {
+  const { connectDocker } = await import('../environment/docker/index.js');
+  const docker = await connectDocker();
+  try {
+    await docker.getImage(DEMO_IMAGE).inspect();
+    out(`docker: engine reachable, image ${DEMO_IMAGE} present`);
+    return;
+  } catch {}
+  const script = fileURLToPath(new URL('../../scripts/docker-test-image.sh', import.meta.url));
+  out(`docker: building ${DEMO_IMAGE} with ${script} (from busybox-static, no pull)`);
+  const r = spawnSync('bash', [script], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    throw new Error(`could not build ${DEMO_IMAGE} (is busybox-static installed?): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
+  }
+}
+
+/** Removes the containers of the demo's nodes (each node names its containers with its own prefix). */
+async function removeDemoContainers(nodes: DemoNode[]): Promise<void> {
+  const { connectDocker } = await import('../environment/docker/index.js');
+  const docker = await connectDocker();
+  const prefixes = nodes.map((n) => `wings-demo-${new URL(n.url).port}-`);
+  const all = await docker.listContainers({ all: true });
+  await Promise.all(
+    all
+      .filter((c) => c.Names.some((name) => prefixes.some((p) => name.replace(/^\//, '').startsWith(p))))
+      .map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})),
+  );
 }
 
 const C = {
@@ -148,7 +185,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     out(paint(C.bold, 'wings-ts demo: two nodes, one server, a verified transfer and a cancelled one'));
     out(`Working directory: ${dir}`);
 
-    step('Starting panel-lite and two wings daemons (real processes, loopback)');
+    step(`Starting panel-lite and two wings daemons (real processes, loopback, ${opts.docker ? 'Docker' : 'process'} environment)`);
     const panel: PanelLite = await startPanelLite({
       dataDirectory: path.join(dir, 'panel'),
       adminToken: randomBytes(24).toString('hex'),
@@ -156,6 +193,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     cleanup.add(() => panel.close());
     out(`panel-lite      ${panel.url} (admin ${panel.adminUrl})`);
     const nodes: DemoNode[] = [];
+    if (opts.docker) {
+      await prepareDocker(out);
+      cleanup.add(() => removeDemoContainers(nodes));
+    }
+    const envOverride = opts.docker ? { environment: 'docker' } : {};
     cleanup.add(
       async () => {
         await Promise.all(nodes.map((n) => n.stop()));
@@ -163,12 +205,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       () => nodes.forEach((n) => n.killNow()),
     );
     const [a, b] = await Promise.all([
-      startDemoNode(panel, 'node-a', path.join(dir, 'node-a'), {}, (n) => nodes.push(n)),
+      startDemoNode(panel, 'node-a', path.join(dir, 'node-a'), envOverride, (n) => nodes.push(n)),
       startDemoNode(
         panel,
         'node-b',
         path.join(dir, 'node-b'),
-        { system: { transfers: { upload_limit: opts.cancelUploadLimit } } },
+        { ...envOverride, system: { transfers: { upload_limit: opts.cancelUploadLimit } } },
         (n) => nodes.push(n),
       ),
     ]);
@@ -187,7 +229,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const wsUrl = (node: DemoNode, uuid: string) => `${node.url.replace(/^http/, 'ws')}/api/servers/${uuid}/ws`;
 
     step(`Creating a server on node A with ~${opts.sizeMib} MiB of generated files`);
-    const server = await panel.admin.createServer({ node_id: a.id, ...DEMO_SERVER });
+    const server = await panel.admin.createServer({ node_id: a.id, ...DEMO_SERVER, ...(opts.docker ? { image: DEMO_IMAGE } : {}) });
     const uuid = server.uuid;
     await waitUntil(() => fs.existsSync(a.serverDir(uuid)), 10_000, 'the server directory');
     const genStart = Date.now();

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { REPO, WINGS_BIN } from '../helpers/harness.js';
+import { REPO, WINGS_BIN, testEnvironments } from '../helpers/harness.js';
 
 function run(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
@@ -38,5 +38,20 @@ describe('npm run demo (non-interactive)', () => {
     expect(out).toMatch(/2\s+B → A \(cancel\)\s+cancelled\s+failed\s+.*destination clean, source intact/);
     expect(out).toContain('Demo OK');
     expect(fs.existsSync(dir!)).toBe(false);
+  }, 120_000);
+
+  it('runs with --docker: the servers in containers of the local image, all removed afterwards', async (ctx) => {
+    if (!(await testEnvironments()).includes('docker')) ctx.skip();
+    const { code, out } = await run(['demo', '--docker', '--plain', '--size-mib', '40', '--cancel-limit', '10'], 110_000);
+    expect(code, out.slice(-4000)).toBe(0);
+    expect(out).toContain('Docker environment');
+    expect(out).toContain('console │ [Server thread/INFO]: Done');
+    expect(out).toMatch(/1\s+A → B\s+completed\s+completed/);
+    expect(out).toMatch(/2\s+B → A \(cancel\)\s+cancelled\s+failed/);
+    const ports = [...out.matchAll(/node [AB] \(id \d+\)\s+http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => m[1]);
+    expect(ports).toHaveLength(2);
+    const { default: Docker } = await import('dockerode');
+    const names = (await new Docker().listContainers({ all: true })).flatMap((c) => c.Names);
+    for (const port of ports) expect(names.filter((n) => n.includes(`wings-demo-${port}-`))).toEqual([]);
   }, 120_000);
 });
