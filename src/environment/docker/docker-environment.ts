@@ -445,20 +445,29 @@ export class DockerEnvironment extends EventEmitter implements Environment {
     }
   }
 
-  /** Polls until the container is not running (or gone). False when `signal` aborted first. */
+  /**
+   * Polls until the container is not running (or gone). False when `signal` aborted first. The
+   * end of the attached console stream (state `offline`) wakes the poll at once, so the engine is
+   * asked again right away instead of a poll interval later.
+   */
   private async waitNotRunning(signal: AbortSignal): Promise<boolean> {
     for (;;) {
       if (signal.aborted) return false;
       const info = await this.inspect();
       if (!info || !info.State.Running) return true;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, STOP_POLL_MS);
-        function done(): void {
+        const onState = (state: ProcessState): void => {
+          if (state === 'offline') done();
+        };
+        const done = (): void => {
           clearTimeout(timer);
           signal.removeEventListener('abort', done);
+          this.off('state', onState);
           resolve();
-        }
+        };
+        const timer = setTimeout(done, STOP_POLL_MS);
         signal.addEventListener('abort', done, { once: true });
+        this.on('state', onState);
       });
     }
   }
