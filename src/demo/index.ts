@@ -330,7 +330,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     display.stop();
     display = undefined;
     out(`source: ${r2.source}   destination: ${r2.destination}   (cancel → both terminal in ${r2.verification})`);
-    const destClean = !fs.existsSync(a.serverDir(uuid)) && (await a.api('GET', `/api/servers/${uuid}`)).status === 404;
+    // D3: the destination removes the server's registration right after publishing its terminal state.
+    const isClean = async () => !fs.existsSync(a.serverDir(uuid)) && (await a.api('GET', `/api/servers/${uuid}`)).status === 404;
+    const destClean = await waitUntil(isClean, 5_000, 'the destination to be clean').then(
+      () => true,
+      () => false,
+    );
     const stillOnB = await b.api('GET', `/api/servers/${uuid}`);
     const panelRow2 = await waitUntilValue(async () => {
       const row = await panel.admin.getTransfer(uuid);

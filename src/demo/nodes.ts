@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { parse, stringify } from 'yaml';
+import { deepMerge } from '../config/load.js';
 import type { PanelLite } from '../panel/lite/index.js';
 
 /** bin/wings.js of this checkout (dist/demo/nodes.js → ../../bin/wings.js). */
@@ -21,12 +22,35 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function merge(a: Record<string, any>, b: Record<string, any>): Record<string, any> {
-  const out = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && a[k] && typeof a[k] === 'object' ? merge(a[k], v) : v;
-  }
-  return out;
+/**
+ * The config.yml of a node that runs on loopback with every path under `root`: panel-lite's
+ * generated config (`panelConfig`, its YAML text) with the API on 127.0.0.1:`port`, the process
+ * environment, Docker network mode `none`, then `overrides` deep-merged on top. Shared by the demo
+ * and the test harness.
+ */
+export function loopbackNodeConfig(
+  panelConfig: string,
+  root: string,
+  port: number,
+  sftpPort: number,
+  overrides: Record<string, unknown> = {},
+): Record<string, any> {
+  const config = deepMerge(parse(panelConfig) as Record<string, unknown>, {
+    api: { host: '127.0.0.1', port },
+    system: {
+      root_directory: path.join(root, 'lib'),
+      log_directory: path.join(root, 'log'),
+      data: path.join(root, 'volumes'),
+      archive_directory: path.join(root, 'archives'),
+      backup_directory: path.join(root, 'backups'),
+      tmp_directory: path.join(root, 'tmp'),
+      sftp: { bind_address: '127.0.0.1', bind_port: sftpPort },
+    },
+    environment: 'process',
+    docker: { network: { network_mode: 'none' } },
+    remote_query: { timeout: 10 },
+  });
+  return deepMerge(config, overrides);
 }
 
 export async function nodeRequest(
@@ -148,24 +172,13 @@ export async function startDemoNode(
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const node = await panel.admin.createNode({ name, url, data_root: root });
-  let config = parse(node.config) as Record<string, any>;
-  config = merge(config, {
-    api: { host: '127.0.0.1', port },
-    system: {
-      root_directory: path.join(root, 'lib'),
-      log_directory: path.join(root, 'log'),
-      data: path.join(root, 'volumes'),
-      archive_directory: path.join(root, 'archives'),
-      backup_directory: path.join(root, 'backups'),
-      tmp_directory: path.join(root, 'tmp'),
-      sftp: { bind_address: '127.0.0.1', bind_port: await freePort() },
-      enable_log_rotate: false,
-    },
-    environment: 'process',
-    docker: { network: { network_mode: 'none' }, container_name_prefix: `wings-demo-${port}-` },
-    remote_query: { timeout: 10 },
-  });
-  config = merge(config, overrides);
+  const config = loopbackNodeConfig(
+    node.config,
+    root,
+    port,
+    await freePort(),
+    deepMerge({ system: { enable_log_rotate: false }, docker: { container_name_prefix: `wings-demo-${port}-` } }, overrides),
+  );
   const configPath = path.join(root, 'config.yml');
   fs.writeFileSync(configPath, stringify(config), { mode: 0o600 });
   const n = new DemoNode(name, node.id, node.token, url, root, configPath);

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 import { request } from 'undici';
 import { parse, stringify } from 'yaml';
+import { deepMerge } from '../../src/config/load.js';
+import { loopbackNodeConfig } from '../../src/demo/nodes.js';
 import { startPanelLite, type PanelLite } from '../../src/panel/lite/index.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -97,14 +99,6 @@ export interface NodeOptions {
   environment?: 'process' | 'docker';
   /** Deep-merged into the generated config.yml. */
   config?: Record<string, unknown>;
-}
-
-function merge(a: Record<string, any>, b: Record<string, any>): Record<string, any> {
-  const out = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof a[k] === 'object' ? merge(a[k], v) : v;
-  }
-  return out;
 }
 
 /** A real daemon process (`node bin/wings.js --config …`) registered with panel-lite. */
@@ -221,24 +215,20 @@ export async function startNode(tp: TestPanel, opts: NodeOptions = {}): Promise<
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const node = await tp.panel.admin.createNode({ name: opts.name ?? `node-${port}`, url, data_root: root });
-  let config = parse(node.config) as Record<string, any>;
-  config = merge(config, {
-    api: { host: '127.0.0.1', port },
-    system: {
-      root_directory: path.join(root, 'lib'),
-      log_directory: path.join(root, 'log'),
-      data: path.join(root, 'volumes'),
-      archive_directory: path.join(root, 'archives'),
-      backup_directory: path.join(root, 'backups'),
-      tmp_directory: path.join(root, 'tmp'),
-      disk_check_interval: 5,
-      sftp: { bind_port: await freePort() },
-    },
-    environment: opts.environment ?? 'process',
-    docker: { network: { network_mode: 'none' }, container_name_prefix: `wt-${port}-` },
-    remote_query: { timeout: 10 },
-  });
-  config = merge(config, opts.config ?? {});
+  const config = loopbackNodeConfig(
+    node.config,
+    root,
+    port,
+    await freePort(),
+    deepMerge(
+      {
+        system: { disk_check_interval: 5 },
+        environment: opts.environment ?? 'process',
+        docker: { container_name_prefix: `wt-${port}-` },
+      },
+      opts.config ?? {},
+    ),
+  );
   const configPath = path.join(root, 'config.yml');
   fs.writeFileSync(configPath, stringify(config), { mode: 0o600 });
   const n = new TestNode(node.id, node.token, url, root, configPath);
