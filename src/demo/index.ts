@@ -454,6 +454,7 @@ async function runTransfer(o: RunTransferOptions): Promise<TransferResult> {
   });
   const [src, dst] = watchers;
   o.setSourceWatcher?.(src);
+  if (!o.sourceSocket) await src.connectEarly();
   for (const w of watchers) w.start();
   const started = Date.now();
   let cancelMs = 0;

@@ -133,6 +133,15 @@ export class SideWatcher extends EventEmitter {
     }
   }
 
+  /**
+   * Connects the websocket now (the source side, whose server exists before the transfer starts),
+   * so that no state is missed: a quick cancel can take the transfer off the status API before
+   * a poll sees its terminal state.
+   */
+  async connectEarly(): Promise<void> {
+    if (!this.socket && !this.connecting) await this.connect();
+  }
+
   private async connect(): Promise<void> {
     this.connecting = true;
     const url = `${this.opts.node.url.replace(/^http/, 'ws')}/api/servers/${this.opts.uuid}/ws`;
