@@ -366,10 +366,16 @@ describe('console websocket against a real daemon', () => {
     const raw = (slowWs as unknown as { _socket: import('node:net').Socket })._socket;
     raw.pause();
     const body = randomBytes(12_000).toString('base64');
-    const total = 2 * 400;
-    for (let batch = 0; batch < 2; batch++) {
-      const commands = Array.from({ length: 400 }, (_, i) => `${batch * 400 + i}-${body}`);
+    // Batches of 8 lines (the per-socket queue's size), each sent once the fast client holds the
+    // previous one: the fast client can never have more than a queue's worth outstanding, whatever
+    // the machine's load, while the paused one falls megabytes behind.
+    const perBatch = 8;
+    const total = 100 * perBatch;
+    for (let batch = 0; batch < total / perBatch; batch++) {
+      const commands = Array.from({ length: perBatch }, (_, i) => `${batch * perBatch + i}-${body}`);
       expect((await node.api('POST', `/api/servers/${uuid2}/commands`, { commands })).status).toBe(204);
+      const last = `got ${commands[perBatch - 1]}`;
+      await fast.expectEvent('console output', { pred: (x) => x.args?.[0] === last, timeoutMs: 20_000 });
     }
     await node.api('POST', `/api/servers/${uuid2}/commands`, { commands: ['END'] });
     await fast.expectEvent('console output', { pred: (x) => x.args?.[0] === 'got END', timeoutMs: 20_000 });
