@@ -368,3 +368,29 @@ export async function removeNodeContainers(node: TestNode | undefined): Promise<
     ),
   );
 }
+
+/** panel-lite and two real daemons, A and B, as most transfer suites need them. */
+export interface TwoNodes {
+  tp: TestPanel;
+  a: TestNode;
+  b: TestNode;
+}
+
+/** Starts panel-lite and nodes A and B (`name` defaults to 'A' / 'B'); the panel is closed if a node fails to boot. */
+export async function startTwoNodes(aOpts: NodeOptions = {}, bOpts: NodeOptions = {}): Promise<TwoNodes> {
+  const tp = await startPanel();
+  try {
+    const [a, b] = await Promise.all([startNode(tp, { name: 'A', ...aOpts }), startNode(tp, { name: 'B', ...bOpts })]);
+    return { tp, a, b };
+  } catch (err) {
+    await tp.close();
+    throw err;
+  }
+}
+
+/** Stops both daemons, removes their containers (Docker environment) and closes panel-lite; tolerates a partial start. */
+export async function stopTwoNodes(n: Partial<TwoNodes>): Promise<void> {
+  await Promise.all([n.a?.stop(), n.b?.stop()]);
+  await Promise.all([removeNodeContainers(n.a), removeNodeContainers(n.b)]);
+  await n.tp?.close();
+}

@@ -6,10 +6,9 @@ import {
   ECHO_SERVER,
   inspectServerContainer,
   nodeContainers,
-  removeNodeContainers,
   serverOptions,
-  startNode,
-  startPanel,
+  startTwoNodes,
+  stopTwoNodes,
   testEnvironments,
   waitFor,
   type TestNode,
@@ -28,19 +27,11 @@ describe.each(environments)('cancelling transfers from either side (D3) and dele
   const opts = serverOptions(env);
   const docker = env === 'docker';
 
+  // The source uploads at 4 MiB/s so that a transfer of 32 MiB is observably mid-stream.
   beforeAll(async () => {
-    tp = await startPanel();
-    // The source uploads at 4 MiB/s so that a transfer of 32 MiB is observably mid-stream.
-    [a, b] = await Promise.all([
-      startNode(tp, { name: 'A', environment: env, config: { system: { transfers: { upload_limit: 4 } } } }),
-      startNode(tp, { name: 'B', environment: env }),
-    ]);
+    ({ tp, a, b } = await startTwoNodes({ environment: env, config: { system: { transfers: { upload_limit: 4 } } } }, { environment: env }));
   });
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await Promise.all([removeNodeContainers(a), removeNodeContainers(b)]);
-    await tp?.close();
-  });
+  afterAll(() => stopTwoNodes({ tp, a, b }));
 
   /** Docker: does `node` hold a container for the server (`docker ps -a --filter label=wings-ts.node=…`)? */
   async function hasContainer(node: TestNode, uuid: string): Promise<boolean> {

@@ -1,7 +1,14 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signNodeJwt } from '../../src/panel/lite/index.js';
-import { ECHO_SERVER, startNode, startPanel, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
+import {
+  ECHO_SERVER,
+  startTwoNodes,
+  stopTwoNodes,
+  waitFor,
+  type TestNode,
+  type TestPanel,
+} from '../helpers/harness.js';
 import { multipart, postTransfer, sha256hex, tarGz, transferJwt } from '../helpers/wire.js';
 
 /** Every row of contract D4, sent straight to a destination daemon. */
@@ -11,13 +18,9 @@ describe('POST /api/transfers errors (D4)', () => {
   let b: TestNode;
 
   beforeAll(async () => {
-    tp = await startPanel();
-    [a, b] = await Promise.all([startNode(tp, { name: 'A' }), startNode(tp, { name: 'B' })]);
+    ({ tp, a, b } = await startTwoNodes({}, {}));
   });
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await tp?.close();
-  });
+  afterAll(() => stopTwoNodes({ tp, a, b }));
 
   /** A server the Panel knows on node A (the source), not on B. */
   async function panelServer(build?: { disk_space?: number }): Promise<string> {

@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ECHO_SERVER, startNode, startPanel, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
+import {
+  ECHO_SERVER,
+  startTwoNodes,
+  stopTwoNodes,
+  waitFor,
+  type TestNode,
+  type TestPanel,
+} from '../helpers/harness.js';
 import { EventRecorder } from '../helpers/ws.js';
 
 const strip = (line: string) => line.replace(/\u001b\[[0-9;]*m/g, '');
@@ -14,16 +21,9 @@ describe('transfer events on the console websocket', () => {
   let b: TestNode;
 
   beforeAll(async () => {
-    tp = await startPanel();
-    [a, b] = await Promise.all([
-      startNode(tp, { name: 'A', config: { system: { transfers: { upload_limit: 6 } } } }),
-      startNode(tp, { name: 'B' }),
-    ]);
+    ({ tp, a, b } = await startTwoNodes({ config: { system: { transfers: { upload_limit: 6 } } } }, {}));
   });
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await tp?.close();
-  });
+  afterAll(() => stopTwoNodes({ tp, a, b }));
 
   async function server(mib: number): Promise<string> {
     const s = await tp.panel.admin.createServer({ node_id: a.id, ...ECHO_SERVER, skip_egg_scripts: true });

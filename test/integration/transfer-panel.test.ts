@@ -1,7 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ECHO_SERVER, startNode, startPanel, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
+import {
+  ECHO_SERVER,
+  startTwoNodes,
+  stopTwoNodes,
+  waitFor,
+  type TestNode,
+  type TestPanel,
+} from '../helpers/harness.js';
 import { multipart, postTransfer, sha256hex, tarGz, transferJwt } from '../helpers/wire.js';
 
 /** D6: Panel reports are idempotent; 5xx is retried, 409 ends the reporting. */
@@ -11,13 +18,9 @@ describe('transfer outcome reports to the Panel', () => {
   let b: TestNode;
 
   beforeAll(async () => {
-    tp = await startPanel();
-    [a, b] = await Promise.all([startNode(tp, { name: 'A' }), startNode(tp, { name: 'B' })]);
+    ({ tp, a, b } = await startTwoNodes({}, {}));
   });
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await tp?.close();
-  });
+  afterAll(() => stopTwoNodes({ tp, a, b }));
 
   const body = async () => {
     const archive = await tarGz([{ name: 'a.txt', content: 'hello' }]);

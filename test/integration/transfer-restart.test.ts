@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ECHO_SERVER, startNode, startPanel, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
+import {
+  ECHO_SERVER,
+  startTwoNodes,
+  stopTwoNodes,
+  waitFor,
+  type TestNode,
+  type TestPanel,
+} from '../helpers/harness.js';
 
 /** D7: a transfer does not survive a restart, but leaves nothing stuck. */
 describe('a daemon killed mid-transfer (SIGKILL) and restarted', () => {
@@ -11,16 +18,9 @@ describe('a daemon killed mid-transfer (SIGKILL) and restarted', () => {
   let b: TestNode;
 
   beforeAll(async () => {
-    tp = await startPanel();
-    [a, b] = await Promise.all([
-      startNode(tp, { name: 'A', config: { system: { transfers: { upload_limit: 4 } } } }),
-      startNode(tp, { name: 'B' }),
-    ]);
+    ({ tp, a, b } = await startTwoNodes({ config: { system: { transfers: { upload_limit: 4 } } } }, {}));
   });
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await tp?.close();
-  });
+  afterAll(() => stopTwoNodes({ tp, a, b }));
 
   async function serverWithData(): Promise<string> {
     const s = await tp.panel.admin.createServer({ node_id: a.id, ...ECHO_SERVER, skip_egg_scripts: true });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNode, startPanel, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
+import { startTwoNodes, stopTwoNodes, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
 
 /** D7: the graceful stop before a transfer, its timeout, and a cancel that arrives during it. */
 describe('stopping the server before a transfer', () => {
@@ -8,16 +8,9 @@ describe('stopping the server before a transfer', () => {
   let b: TestNode;
 
   beforeAll(async () => {
-    tp = await startPanel();
-    [a, b] = await Promise.all([
-      startNode(tp, { name: 'A', config: { system: { transfers: { stop_timeout: 2 } } } }),
-      startNode(tp, { name: 'B' }),
-    ]);
+    ({ tp, a, b } = await startTwoNodes({ config: { system: { transfers: { stop_timeout: 2 } } } }, {}));
   });
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await tp?.close();
-  });
+  afterAll(() => stopTwoNodes({ tp, a, b }));
 
   /** A server that takes `seconds` to stop after SIGTERM (or never stops, with `ignore`). */
   async function slowStopper(seconds: number | 'ignore'): Promise<string> {

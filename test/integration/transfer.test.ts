@@ -4,10 +4,9 @@ import {
   ECHO_SERVER,
   inspectServerContainer,
   nodeContainers,
-  removeNodeContainers,
   serverOptions,
-  startNode,
-  startPanel,
+  startTwoNodes,
+  stopTwoNodes,
   testEnvironments,
   waitFor,
   type TestNode,
@@ -24,14 +23,9 @@ describe.each(environments)('server transfer between two real daemons (%s enviro
   const docker = env === 'docker';
 
   beforeAll(async () => {
-    tp = await startPanel();
-    [a, b] = await Promise.all([startNode(tp, { name: 'A', environment: env }), startNode(tp, { name: 'B', environment: env })]);
+    ({ tp, a, b } = await startTwoNodes({ environment: env }, { environment: env }));
   });
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await Promise.all([removeNodeContainers(a), removeNodeContainers(b)]);
-    await tp?.close();
-  });
+  afterAll(() => stopTwoNodes({ tp, a, b }));
 
   async function makeServer(node: TestNode, tree = true) {
     const s = await tp.panel.admin.createServer({
