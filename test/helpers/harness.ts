@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,25 +7,16 @@ import Dockerode from 'dockerode';
 import { request } from 'undici';
 import { parse, stringify } from 'yaml';
 import { deepMerge } from '../../src/config/load.js';
-import { loopbackNodeConfig } from '../../src/demo/nodes.js';
+import { freePort, loopbackNodeConfig } from '../../src/demo/nodes.js';
 import { startPanelLite, type PanelLite } from '../../src/panel/lite/index.js';
+
+export { freePort };
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const WINGS_BIN = path.join(REPO, 'bin/wings.js');
 
 export function tmpDir(prefix = 'wings-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export async function waitFor<T>(
