@@ -1,3 +1,3 @@
-export { createArchiveStream, defaultWorkers, type PackOptions, type SkippedKind } from './pack.js';
+export { ArchiveProducer, createArchiveStream, defaultWorkers, type PackOptions, type SkippedKind } from './pack.js';
 export { extractArchive, type ExtractOptions, type ExtractResult } from './extract.js';
-export { ParallelGzip, createGzip, liveGzipWorkers, PGZIP_BLOCK_SIZE, type ParallelGzipOptions } from './pgzip.js';
+export { GzipWorkerPool, ParallelGzip, allocBlock, blockCapacity, liveGzipWorkers, storeInPlace, PGZIP_BLOCK_SIZE, type ParallelGzipOptions } from './pgzip.js';

@@ -1,11 +1,24 @@
 /**
  * Packs a server's data directory into a gzip-compressed POSIX (pax) tar, streaming (D5).
+ *
+ * The tar bytes are written straight into 1 MiB blocks (file data is read into the block, no
+ * buffer per read); each full block becomes one gzip member: compressed on a worker thread
+ * (transferred there and back, never copied), or framed as stored deflate blocks in place for
+ * level 0. The consumer pulls members in order with `next()` and gives each back with `release()`
+ * once it is done with the bytes (after the socket write completed), so a transfer runs on a
+ * fixed set of blocks: no garbage per MiB, memory bounded by `maxBlocks` (a few MiB).
+ *
+ * Small files (most of a modded world or a plugin folder) are read with synchronous calls on
+ * this thread: four thread-pool round trips per file (lstat, open, read, close) cost ~60 µs, the
+ * synchronous calls ~10 µs. The walk yields to the event loop every few milliseconds and at every
+ * block, so the daemon keeps answering meanwhile. Large files are read on the thread pool.
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { Readable, pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { WingsError } from '../errors.js';
-import { createGzip } from './pgzip.js';
+import { GzipWorkerPool, PGZIP_BLOCK_SIZE, allocBlock, blockCapacity, storeInPlace } from './pgzip.js';
 import { END_OF_ARCHIVE, encodeHeader, paddingFor } from './tar.js';
 
 export type SkippedKind = 'socket' | 'fifo' | 'device' | 'other';
@@ -15,9 +28,9 @@ export interface PackOptions {
   root: string;
   /** gzip level 0..9 (0 = store: still a gzip stream, no compression) */
   level: number;
-  /** parallel gzip workers; default min(2, os.availableParallelism()); 1 => plain zlib stream */
+  /** gzip worker threads for levels 1..9; default min(2, os.availableParallelism()) */
   workers?: number;
-  /** abort: stop walking/reading promptly, destroy the stream with the signal's reason */
+  /** abort: stop walking/reading promptly; next() rejects with the signal's reason */
   signal?: AbortSignal;
   /** called as raw file-content bytes are read (progress) */
   onFileBytes?: (n: number) => void;
@@ -25,153 +38,386 @@ export interface PackOptions {
   onFileDone?: () => void;
   /** skipped entries (sockets, FIFOs, devices, vanished or unknown files) */
   onSkipped?: (relPath: string, kind: SkippedKind) => void;
+  /** input bytes per gzip member (default 1 MiB) */
+  blockSize?: number;
 }
 
-const READ_SIZE = 1024 * 1024;
+/** Files up to this size are read with synchronous calls. */
+const SMALL_FILE = 256 * 1024;
+/** Longest run of synchronous work before the walk yields to the event loop. */
+const SLICE_MS = 5;
 const SLASH = Buffer.from('/');
 
-// Callback fs wrapped by hand: fs/promises costs several times more per file (stack.md §4).
-function lstat(p: Buffer): Promise<fs.Stats> {
-  return new Promise((resolve, reject) => fs.lstat(p, (err, st) => (err ? reject(err) : resolve(st))));
-}
-function readdir(p: Buffer): Promise<Buffer[]> {
-  return new Promise((resolve, reject) => fs.readdir(p, { encoding: 'buffer' }, (err, names) => (err ? reject(err) : resolve(names))));
-}
-function readlink(p: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => fs.readlink(p, { encoding: 'buffer' }, (err, t) => (err ? reject(err) : resolve(t))));
-}
+const crc32: ((data: Uint8Array) => number) | undefined = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+
+// Callback fs wrapped by hand: fs/promises costs several times more per call (stack.md §4).
 function open(p: Buffer): Promise<number> {
   return new Promise((resolve, reject) =>
     fs.open(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW, (err, fd) => (err ? reject(err) : resolve(fd))),
   );
 }
-function read(fd: number, buf: Buffer, len: number, pos: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.read(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
+function read(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
 }
 function close(fd: number): Promise<void> {
   return new Promise((resolve) => fs.close(fd, () => resolve()));
 }
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function isErrno(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === code;
-}
-
-function mtimeOf(st: fs.Stats): number {
-  return Math.floor(st.mtimeMs / 1000);
 }
 
 function display(rel: Buffer): string {
   return rel.toString('utf8');
 }
 
-/** Depth-first, bytewise-lexical walk producing the tar byte stream (without compression). */
-async function* tarBytes(opts: PackOptions): AsyncGenerator<Buffer> {
-  const signal = opts.signal;
-  const check = (): void => {
-    if (signal?.aborted) throw signal.reason ?? new WingsError('CANCELLED', 'archive cancelled');
-  };
-  const root = Buffer.from(opts.root);
-  const rootSt = fs.statSync(root);
-  if (!rootSt.isDirectory()) throw new WingsError('INTERNAL', `archive root is not a directory: ${opts.root}`);
-
-  async function* walk(absDir: Buffer, relDir: Buffer | null): AsyncGenerator<Buffer> {
-    const names = await readdir(absDir);
-    names.sort((a, b) => Buffer.compare(a, b));
-    for (const name of names) {
-      check();
-      const abs = Buffer.concat([absDir, SLASH, name]);
-      const rel = relDir ? Buffer.concat([relDir, SLASH, name]) : name;
-      let st: fs.Stats;
-      try {
-        st = await lstat(abs);
-      } catch (err) {
-        if (isErrno(err, 'ENOENT')) {
-          opts.onSkipped?.(display(rel), 'other'); // vanished since readdir
-          continue;
-        }
-        throw err;
-      }
-      const base = { name: rel, mode: st.mode & 0o777, mtime: mtimeOf(st), uid: st.uid, gid: st.gid };
-      if (st.isDirectory()) {
-        yield encodeHeader({ ...base, type: 'directory', size: 0 });
-        yield* walk(abs, rel);
-      } else if (st.isSymbolicLink()) {
-        yield encodeHeader({ ...base, type: 'symlink', size: 0, linkname: await readlink(abs) });
-      } else if (st.isFile()) {
-        yield* fileBytes(abs, rel, st, base);
-      } else {
-        const kind: SkippedKind = st.isSocket() ? 'socket' : st.isFIFO() ? 'fifo' : st.isCharacterDevice() || st.isBlockDevice() ? 'device' : 'other';
-        opts.onSkipped?.(display(rel), kind);
-      }
-    }
-  }
-
-  async function* fileBytes(
-    abs: Buffer,
-    rel: Buffer,
-    st: fs.Stats,
-    base: { name: Buffer; mode: number; mtime: number; uid: number; gid: number },
-  ): AsyncGenerator<Buffer> {
-    const size = st.size;
-    const fd = await open(abs);
-    try {
-      yield encodeHeader({ ...base, type: 'file', size });
-      let pos = 0;
-      for (;;) {
-        // Ask for one byte past the expected end: a file that grew is caught without an extra read.
-        const want = Math.min(READ_SIZE, size - pos + 1);
-        const buf = Buffer.allocUnsafe(want);
-        const n = await read(fd, buf, want, pos);
-        if (pos + n > size) {
-          throw new WingsError('CONFLICT', `file changed while being archived: ${display(rel)} grew beyond ${size} bytes`);
-        }
-        if (n === 0) {
-          if (pos < size) throw new WingsError('CONFLICT', `file changed while being archived: ${display(rel)} shrank from ${size} to ${pos} bytes`);
-          break;
-        }
-        pos += n;
-        opts.onFileBytes?.(n);
-        yield n === want ? buf : buf.subarray(0, n);
-        check();
-        // A short read of a regular file is its end: no extra read (a thread-pool round trip
-        // per file) to see the 0 (50,000 small files: one of four calls per file).
-        if (n < want && pos === size) break;
-      }
-      const pad = paddingFor(size);
-      if (pad) yield END_OF_ARCHIVE.subarray(0, pad);
-    } finally {
-      await close(fd);
-    }
-    opts.onFileDone?.();
-  }
-
-  check();
-  yield* walk(root, null);
-  yield END_OF_ARCHIVE;
-}
-
 export function defaultWorkers(): number {
   return Math.min(2, os.availableParallelism());
 }
 
-/** A readable stream of gzip bytes: the tar of `opts.root`. Errors and aborts destroy it. */
-export function createArchiveStream(opts: PackOptions): Readable {
-  const level = opts.level;
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`gzip level must be 0..9, got ${level}`);
-  const workers = opts.workers ?? defaultWorkers();
-  const source = Readable.from(tarBytes(opts), { objectMode: false, highWaterMark: 2 * READ_SIZE });
-  const gzip = createGzip(level, workers);
-  const signal = opts.signal;
-  const onAbort = (): void => {
-    gzip.destroy(signal?.reason instanceof Error ? signal.reason : new WingsError('CANCELLED', 'archive cancelled'));
-  };
-  if (signal) {
-    if (signal.aborted) queueMicrotask(onAbort);
-    else signal.addEventListener('abort', onAbort, { once: true });
+type Waiter = { resolve: () => void; reject: (err: Error) => void };
+
+/**
+ * The archive as a sequence of gzip members, pulled with `next()`. Each returned buffer is a view
+ * of a pooled block and must be handed back with `release()` when its bytes are no longer needed;
+ * a consumer may hold at most `maxBlocks - 2` at once (it holds fewer in practice).
+ */
+export class ArchiveProducer {
+  readonly maxBlocks: number;
+  private readonly level: number;
+  private readonly blockSize: number;
+  private readonly capacity: number;
+  private readonly pool: GzipWorkerPool | null;
+  private readonly free: Buffer[] = [];
+  private allocated = 0;
+  private blockWaiters: Waiter[] = [];
+  private cur: Buffer | null = null;
+  private curLen = 0;
+  private nextSeq = 0;
+  private nextOut = 0;
+  private delivered = 0;
+  private readonly ready = new Map<number, Buffer>();
+  /** views handed to the consumer → their block */
+  private readonly held = new Map<ArrayBufferLike, Buffer>();
+  private outWaiter: { resolve: (b: Buffer | null) => void; reject: (err: Error) => void } | null = null;
+  private walkDone = false;
+  private error: Error | null = null;
+  private sliceStart = 0;
+  private started = false;
+  private readonly onAbort: () => void;
+
+  constructor(private readonly opts: PackOptions) {
+    const level = opts.level;
+    if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`gzip level must be 0..9, got ${level}`);
+    this.level = level;
+    this.blockSize = opts.blockSize ?? PGZIP_BLOCK_SIZE;
+    this.capacity = blockCapacity(this.blockSize);
+    const workers = Math.max(1, Math.floor(opts.workers ?? defaultWorkers()));
+    // Level 0 frames stored members on this thread (a CRC-32 and a memmove per block): cheaper
+    // than a round trip to a worker. Without zlib.crc32 (Node < 20.15) a worker does it.
+    this.pool = level === 0 && crc32 ? null : new GzipWorkerPool(level, workers, (err) => this.fail(err));
+    // one block being filled, two per worker compressing or queued, two with the consumer
+    this.maxBlocks = (this.pool ? 2 * workers : 1) + 3;
+    this.onAbort = () => this.fail(this.abortReason());
+    if (opts.signal?.aborted) queueMicrotask(this.onAbort);
+    else opts.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
-  pipeline(source, gzip, () => {
-    // Errors reach the consumer through `gzip` ('error'); pipeline destroyed the other side.
-    signal?.removeEventListener('abort', onAbort);
+
+  /** The next gzip member, or null at the end. Rejects with the walk's error or the abort reason. */
+  next(): Promise<Buffer | null> {
+    if (!this.started) {
+      this.started = true;
+      void this.walkAll();
+    }
+    if (this.error) return Promise.reject(this.error);
+    const out = this.takeReady();
+    if (out !== undefined) return Promise.resolve(out);
+    if (this.outWaiter) return Promise.reject(new Error('ArchiveProducer.next() called twice without waiting'));
+    return new Promise((resolve, reject) => (this.outWaiter = { resolve, reject }));
+  }
+
+  /** Gives back a buffer returned by next(). Unknown or already released buffers are ignored. */
+  release(view: Buffer): void {
+    const block = this.held.get(view.buffer);
+    if (!block) return;
+    this.held.delete(view.buffer);
+    this.recycle(block);
+  }
+
+  /** Stops everything; next() rejects from now on. */
+  destroy(err?: Error): void {
+    if (!err && this.walkDone && this.nextOut === this.nextSeq) return; // ended: nothing to stop
+    this.fail(err ?? new WingsError('CANCELLED', 'archive cancelled'));
+  }
+
+  /** Every member is out: workers and the abort listener go. */
+  private finish(): void {
+    this.pool?.terminate();
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  private abortReason(): Error {
+    const reason: unknown = this.opts.signal?.reason;
+    return reason instanceof Error ? reason : new WingsError('CANCELLED', 'archive cancelled');
+  }
+
+  private fail(err: Error): void {
+    if (this.error) return;
+    this.error = err;
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
+    this.pool?.terminate();
+    this.ready.clear();
+    this.free.length = 0;
+    this.cur = null;
+    const waiters = this.blockWaiters;
+    this.blockWaiters = [];
+    for (const w of waiters) w.reject(err);
+    const out = this.outWaiter;
+    this.outWaiter = null;
+    out?.reject(err);
+  }
+
+  // ---- output side ----------------------------------------------------------------------------
+
+  private takeReady(): Buffer | null | undefined {
+    const view = this.ready.get(this.nextOut);
+    if (view) {
+      this.ready.delete(this.nextOut);
+      this.nextOut++;
+      return view;
+    }
+    if (this.walkDone && this.nextOut === this.nextSeq) return null;
+    return undefined;
+  }
+
+  private deliver(seq: number, block: Buffer, len: number): void {
+    if (this.error) return;
+    const view = block.subarray(0, len);
+    this.held.set(view.buffer, block);
+    this.ready.set(seq, view);
+    this.delivered++;
+    if (this.walkDone && this.delivered === this.nextSeq) this.finish();
+    this.pump();
+  }
+
+  private pump(): void {
+    if (!this.outWaiter) return;
+    const out = this.takeReady();
+    if (out === undefined) return;
+    const w = this.outWaiter;
+    this.outWaiter = null;
+    w.resolve(out);
+  }
+
+  // ---- blocks -----------------------------------------------------------------------------------
+
+  private recycle(block: Buffer): void {
+    if (this.error) return;
+    if (block.length !== this.capacity) {
+      this.allocated--; // a worker's non-reusable copy stands for a block that is gone
+    } else {
+      this.free.push(block);
+    }
+    const w = this.blockWaiters.shift();
+    w?.resolve();
+  }
+
+  private async acquire(): Promise<Buffer> {
+    for (;;) {
+      if (this.error) throw this.error;
+      const b = this.free.pop();
+      if (b) return b;
+      if (this.allocated < this.maxBlocks) {
+        this.allocated++;
+        return allocBlock(this.capacity);
+      }
+      await new Promise<void>((resolve, reject) => this.blockWaiters.push({ resolve, reject }));
+      this.sliceStart = performance.now();
+    }
+  }
+
+  /** Ensures a current block with room; returns the room left. */
+  private async room(): Promise<number> {
+    if (!this.cur) {
+      this.cur = await this.acquire();
+      this.curLen = 0;
+    }
+    return this.blockSize - this.curLen;
+  }
+
+  private flushBlock(): void {
+    const block = this.cur!;
+    const len = this.curLen;
+    this.cur = null;
+    this.curLen = 0;
+    const seq = this.nextSeq++;
+    if (!this.pool) {
+      const out = storeInPlace(block, len, crc32!);
+      this.deliver(seq, block, out);
+      return;
+    }
+    // A non-reusable answer is a copy standing in for the block (which stays with the worker):
+    // the count of live blocks is unchanged until the copy is released.
+    this.pool.submit(block, len, (out, outLen) => this.deliver(seq, out, outLen));
+  }
+
+  /** Copies `src` into the stream. */
+  private async write(src: Buffer): Promise<void> {
+    let off = 0;
+    while (off < src.length) {
+      const room = await this.room();
+      const n = Math.min(room, src.length - off);
+      src.copy(this.cur!, this.curLen, off, off + n);
+      this.curLen += n;
+      off += n;
+      if (this.curLen === this.blockSize) await this.handOff();
+    }
+  }
+
+  /** A full block leaves; the walk yields so that output and other work can run. */
+  private async handOff(): Promise<void> {
+    this.flushBlock();
+    await yieldToLoop();
+    this.sliceStart = performance.now();
+    if (this.error) throw this.error;
+  }
+
+  private async maybeYield(): Promise<void> {
+    if (performance.now() - this.sliceStart < SLICE_MS) return;
+    await yieldToLoop();
+    this.sliceStart = performance.now();
+    if (this.error) throw this.error;
+  }
+
+  // ---- the walk -------------------------------------------------------------------------------
+
+  private async walkAll(): Promise<void> {
+    try {
+      const root = Buffer.from(this.opts.root);
+      const rootSt = fs.statSync(root);
+      if (!rootSt.isDirectory()) throw new WingsError('INTERNAL', `archive root is not a directory: ${this.opts.root}`);
+      this.sliceStart = performance.now();
+      await this.walk(root, null);
+      await this.write(END_OF_ARCHIVE);
+      if (this.curLen > 0) this.flushBlock();
+      this.cur = null;
+      this.walkDone = true;
+      if (this.delivered === this.nextSeq) this.finish();
+      this.pump();
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private async walk(absDir: Buffer, relDir: Buffer | null): Promise<void> {
+    const names = fs.readdirSync(absDir, { encoding: 'buffer' });
+    names.sort((a, b) => Buffer.compare(a, b));
+    for (const name of names) {
+      if (this.error) throw this.error;
+      await this.maybeYield();
+      const abs = Buffer.concat([absDir, SLASH, name]);
+      const rel = relDir ? Buffer.concat([relDir, SLASH, name]) : name;
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(abs);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) {
+          this.opts.onSkipped?.(display(rel), 'other'); // vanished since readdir
+          continue;
+        }
+        throw err;
+      }
+      const base = { name: rel, mode: st.mode & 0o777, mtime: Math.floor(st.mtimeMs / 1000), uid: st.uid, gid: st.gid };
+      if (st.isDirectory()) {
+        await this.write(encodeHeader({ ...base, type: 'directory', size: 0 }));
+        await this.walk(abs, rel);
+      } else if (st.isSymbolicLink()) {
+        await this.write(encodeHeader({ ...base, type: 'symlink', size: 0, linkname: fs.readlinkSync(abs, { encoding: 'buffer' }) }));
+      } else if (st.isFile()) {
+        let fd: number;
+        const small = st.size <= SMALL_FILE;
+        try {
+          fd = small ? fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW) : await open(abs);
+        } catch (err) {
+          if (isErrno(err, 'ENOENT')) {
+            this.opts.onSkipped?.(display(rel), 'other');
+            continue;
+          }
+          throw err;
+        }
+        try {
+          await this.write(encodeHeader({ ...base, type: 'file', size: st.size }));
+          await this.fileData(fd, rel, st.size, small);
+        } finally {
+          if (small) fs.closeSync(fd);
+          else await close(fd);
+        }
+        this.opts.onFileDone?.();
+      } else {
+        const kind: SkippedKind = st.isSocket() ? 'socket' : st.isFIFO() ? 'fifo' : st.isCharacterDevice() || st.isBlockDevice() ? 'device' : 'other';
+        this.opts.onSkipped?.(display(rel), kind);
+      }
+    }
+  }
+
+  /** Reads exactly `size` bytes of `fd` into the blocks, then the tar padding. */
+  private async fileData(fd: number, rel: Buffer, size: number, sync: boolean): Promise<void> {
+    let pos = 0;
+    for (;;) {
+      const room = await this.room();
+      const block = this.cur!;
+      // When the rest fits, ask for one byte past the expected end (the block's spare capacity
+      // takes it): a file that grew is caught without an extra read. That byte is never sent.
+      const rest = size - pos;
+      const want = rest < room ? rest + 1 : room;
+      const n = sync ? fs.readSync(fd, block, this.curLen, want, pos) : await read(fd, block, this.curLen, want, pos);
+      if (this.error) throw this.error;
+      if (pos + n > size) {
+        throw new WingsError('CONFLICT', `file changed while being archived: ${display(rel)} grew beyond ${size} bytes`);
+      }
+      if (n === 0) {
+        if (pos < size) throw new WingsError('CONFLICT', `file changed while being archived: ${display(rel)} shrank from ${size} to ${pos} bytes`);
+        break;
+      }
+      pos += n;
+      this.curLen += n;
+      this.opts.onFileBytes?.(n);
+      if (this.curLen === this.blockSize) await this.handOff();
+      // A short read of a regular file at its expected end is its end: no extra read to see the 0.
+      if (pos === size && n < want) break;
+    }
+    const pad = paddingFor(size);
+    if (pad) await this.write(END_OF_ARCHIVE.subarray(0, pad));
+  }
+}
+
+/**
+ * The archive as a readable stream of gzip bytes (each member copied out of its block). Errors
+ * and aborts destroy it. For the transfer path, ArchiveProducer itself avoids the copy.
+ */
+export function createArchiveStream(opts: PackOptions): Readable {
+  const producer = new ArchiveProducer(opts);
+  return new Readable({
+    highWaterMark: PGZIP_BLOCK_SIZE,
+    read() {
+      producer.next().then(
+        (view) => {
+          if (!view) {
+            this.push(null);
+            return;
+          }
+          const out = Buffer.allocUnsafe(view.length);
+          view.copy(out);
+          producer.release(view);
+          this.push(out);
+        },
+        (err: Error) => this.destroy(err),
+      );
+    },
+    destroy(err, cb) {
+      producer.destroy(err ?? undefined);
+      cb(err);
+    },
   });
-  return gzip;
 }

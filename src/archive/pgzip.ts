@@ -1,15 +1,14 @@
 /**
- * Parallel gzip: the input is cut into 1 MiB blocks, each compressed by a worker thread as an
- * independent gzip member (RFC 1952 allows a stream of members; Node's gunzip, GNU gzip and Go's
- * gzip.Reader read them as one stream). Members are emitted in input order.
+ * Parallel gzip: input cut into 1 MiB blocks, each compressed by a worker thread as an independent
+ * gzip member (RFC 1952 allows a stream of members; Node's gunzip, GNU gzip and Go's gzip.Reader
+ * read them as one stream). Members are emitted in input order.
  *
- * Memory: at most `2 × workers` blocks are in flight (sent to a worker and not yet pushed), and
- * Transform's own flow control stops new input while the readable side is above its high-water mark.
- * Workers are created on the first block and terminated on end, error or destroy.
+ * GzipWorkerPool does the work on blocks it is handed (the archive producer of pack.ts fills them
+ * directly); ParallelGzip wraps it as a Transform for streams of unknown origin. Workers are
+ * created on the first block and terminated on end, error or destroy.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import zlib from 'node:zlib';
 
 export const PGZIP_BLOCK_SIZE = 1024 * 1024;
 
@@ -28,12 +27,40 @@ export const PGZIP_BLOCK_SIZE = 1024 * 1024;
 // block (its capacity has room for the stored framing) then goes back to the main thread, which
 // reuses it: buffers created here and transferred to the main thread are not counted by its
 // GC heuristics and piled up there (~130 MiB of RSS per worker in a probe).
+/**
+ * A gzip member of stored deflate blocks (what level 0 writes), built in place in `buf` over its
+ * first `len` bytes; returns the member's length, or -1 when `buf` has no room for the framing.
+ * Runs on the main thread and, through its source text, in the workers: keep it self-contained.
+ */
+export function storeInPlace(buf: Uint8Array, len: number, crc32: (data: Uint8Array) => number): number {
+  const STORED = 65535;
+  const n = Math.max(1, Math.ceil(len / STORED));
+  const total = 10 + 5 * n + len + 8;
+  if (total > buf.length) return -1;
+  const crc = crc32(buf.subarray(0, len)) >>> 0;
+  for (let i = n - 1; i >= 0; i--) {
+    const s = i * STORED;
+    const k = Math.min(len, s + STORED) - s;
+    const d = 10 + 5 * (i + 1) + s;
+    buf.copyWithin(d, s, s + k);
+    buf[d - 5] = i === n - 1 ? 1 : 0;
+    buf[d - 4] = k & 255;
+    buf[d - 3] = k >>> 8;
+    buf[d - 2] = ~k & 255;
+    buf[d - 1] = (~k >>> 8) & 255;
+  }
+  buf.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3], 0);
+  const t = new DataView(buf.buffer, buf.byteOffset + total - 8, 8);
+  t.setUint32(0, crc, true);
+  t.setUint32(4, len >>> 0, true);
+  return total;
+}
+
 const WORKER_CODE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const PROBE = 16 * 1024;
-const STORED = 65535;
 const crc32 = typeof zlib.crc32 === 'function' ? zlib.crc32 : null;
 const hashTable = new Int32Array(1 << 12);
 const hist = new Uint32Array(256);
@@ -70,32 +97,10 @@ function incompressible(input) {
   }
   return true;
 }
-/** A gzip member of stored deflate blocks, built in place in buf; returns its length. */
-function storeInPlace(buf, len) {
-  const n = Math.max(1, Math.ceil(len / STORED));
-  const total = 10 + 5 * n + len + 8;
-  if (total > buf.length) return -1;
-  const crc = crc32(buf.subarray(0, len)) >>> 0;
-  for (let i = n - 1; i >= 0; i--) {
-    const s = i * STORED;
-    const k = Math.min(len, s + STORED) - s;
-    const d = 10 + 5 * (i + 1) + s;
-    buf.copyWithin(d, s, s + k);
-    buf[d - 5] = i === n - 1 ? 1 : 0;
-    buf[d - 4] = k & 255;
-    buf[d - 3] = k >>> 8;
-    buf[d - 2] = ~k & 255;
-    buf[d - 1] = (~k >>> 8) & 255;
-  }
-  buf.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3], 0);
-  const t = new DataView(buf.buffer, buf.byteOffset + total - 8, 8);
-  t.setUint32(0, crc, true);
-  t.setUint32(4, len >>> 0, true);
-  return total;
-}
+${storeInPlace.toString()}
 // gzipSync leaves its output buffer (about the compressed size) behind at every block; V8 lets
 // up to 64 MiB of such external garbage pile up per isolate before it collects. A collection of
-// this tiny heap takes about a millisecond, so one every 16 compressed blocks keeps each worker
+// this tiny heap takes about a millisecond, so one every 4 compressed blocks keeps each worker
 // small. gc is exposed for this worker's context only.
 let collect = null;
 try {
@@ -107,13 +112,13 @@ parentPort.on('message', (msg) => {
   const block = new Uint8Array(msg.buf);
   const input = block.subarray(0, msg.len);
   const level = workerData.level > 0 && incompressible(input) ? 0 : workerData.level;
-  let len = level === 0 && crc32 ? storeInPlace(block, msg.len) : -1;
+  let len = level === 0 && crc32 ? storeInPlace(block, msg.len, crc32) : -1;
   if (len < 0) {
     const out = zlib.gzipSync(input, { level });
     if (out.length <= block.length) {
       block.set(out, 0);
       len = out.length;
-      if (collect && ++sinceGc >= 16) {
+      if (collect && ++sinceGc >= 4) {
         sinceGc = 0;
         collect();
       }
@@ -135,46 +140,130 @@ export function liveGzipWorkers(): number {
   return liveWorkers;
 }
 
-export interface ParallelGzipOptions {
-  level: number;
-  workers: number;
-  blockSize?: number;
+/** Bytes a block needs for `blockSize` bytes of input: room for the stored framing (5 bytes per 64 KiB, header, trailer) and any deflate overhead. */
+export function blockCapacity(blockSize: number): number {
+  return blockSize + Math.max(4096, Math.ceil(blockSize / 64));
 }
+
+/** A block that can travel to a worker and back: its own ArrayBuffer, offset 0. */
+export function allocBlock(capacity: number): Buffer {
+  return Buffer.allocUnsafeSlow(capacity);
+}
+
+/**
+ * Called with the block back from its worker: `out` holds the member in `[0, len)`. `out` is the
+ * block itself (a new Buffer over the same memory, transferred back) when `reusable`, else a copy.
+ */
+export type MemberDone = (out: Buffer, len: number, reusable: boolean) => void;
 
 interface Slot {
   worker: Worker;
   busy: number;
 }
 
+/**
+ * Worker threads compressing blocks into gzip members. A block is transferred, never copied: it
+ * is detached (unusable) on this thread until it comes back, so a block cannot be reused by
+ * mistake while a worker writes it. Workers are created on demand and unref'd while idle.
+ */
+export class GzipWorkerPool {
+  private slots: Slot[] = [];
+  private readonly pending = new Map<number, MemberDone>();
+  private nextId = 0;
+  private terminated = false;
+
+  constructor(
+    private readonly level: number,
+    private readonly nWorkers: number,
+    private readonly onFatal: (err: Error) => void,
+  ) {
+    if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`gzip level must be 0..9, got ${level}`);
+  }
+
+  /** Compress `block[0, len)`; `block` must come from allocBlock(). */
+  submit(block: Buffer, len: number, done: MemberDone): void {
+    if (this.terminated) throw new Error('gzip worker pool terminated');
+    const id = this.nextId++;
+    const slot = this.pickSlot();
+    slot.busy++;
+    if (slot.busy === 1) slot.worker.ref();
+    this.pending.set(id, done);
+    const ab = block.buffer as ArrayBuffer;
+    slot.worker.postMessage({ id, buf: ab, len }, [ab]);
+  }
+
+  terminate(): void {
+    if (this.terminated) return;
+    this.terminated = true;
+    this.pending.clear();
+    for (const s of this.slots) void s.worker.terminate();
+    this.slots = [];
+  }
+
+  private pickSlot(): Slot {
+    if (this.slots.length < this.nWorkers && !this.slots.some((s) => s.busy === 0)) return this.spawn();
+    let best = this.slots[0];
+    for (const s of this.slots) if (s.busy < best.busy) best = s;
+    return best;
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(WORKER_CODE, { eval: true, workerData: { level: this.level } });
+    liveWorkers++;
+    const slot: Slot = { worker, busy: 0 };
+    worker.on('message', (msg: { id: number; buf: ArrayBuffer; len: number; reuse: boolean }) => {
+      slot.busy--;
+      if (slot.busy === 0) worker.unref();
+      const done = this.pending.get(msg.id);
+      this.pending.delete(msg.id);
+      if (!this.terminated && done) done(Buffer.from(msg.buf), msg.len, msg.reuse);
+    });
+    worker.on('error', (err) => {
+      if (!this.terminated) this.onFatal(err);
+    });
+    worker.once('exit', (code) => {
+      liveWorkers--;
+      if (!this.terminated) this.onFatal(new Error(`gzip worker exited unexpectedly (code ${code})`));
+    });
+    this.slots.push(slot);
+    return slot;
+  }
+}
+
+export interface ParallelGzipOptions {
+  level: number;
+  workers: number;
+  blockSize?: number;
+}
+
+/**
+ * Parallel gzip as a Transform (for streams of unknown origin; the archive producer fills blocks
+ * directly instead). Output members are copied into buffers of this thread.
+ */
 export class ParallelGzip extends Transform {
-  private readonly level: number;
-  private readonly nWorkers: number;
   private readonly blockSize: number;
   private readonly maxInFlight: number;
   private readonly capacity: number;
-  private slots: Slot[] = [];
+  private readonly pool: GzipWorkerPool;
   private block: Buffer | null = null;
   private blockLen = 0;
   private nextId = 0;
   private nextOut = 0;
   private inFlight = 0;
   private readonly ready = new Map<number, Buffer>();
-  /** input blocks back from the workers, reused (at most maxInFlight + 1 exist) */
+  /** blocks back from the workers, reused (at most maxInFlight + 1 exist) */
   private readonly free: Buffer[] = [];
   private waiting: TransformCallback | null = null;
   private flushing: TransformCallback | null = null;
   private bytesIn = 0;
-  private terminated = false;
 
   constructor(opts: ParallelGzipOptions) {
     super({ readableHighWaterMark: 1024 * 1024 });
-    if (!Number.isInteger(opts.level) || opts.level < 0 || opts.level > 9) throw new RangeError(`gzip level must be 0..9, got ${opts.level}`);
-    this.level = opts.level;
-    this.nWorkers = Math.max(1, Math.floor(opts.workers));
+    const workers = Math.max(1, Math.floor(opts.workers));
+    this.pool = new GzipWorkerPool(opts.level, workers, (err) => this.destroy(err));
     this.blockSize = opts.blockSize ?? PGZIP_BLOCK_SIZE;
-    this.maxInFlight = 2 * this.nWorkers;
-    // room for the stored framing (5 bytes per 64 KiB, header, trailer) and any deflate overhead
-    this.capacity = this.blockSize + Math.max(4096, Math.ceil(this.blockSize / 64));
+    this.maxInFlight = 2 * workers;
+    this.capacity = blockCapacity(this.blockSize);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -183,7 +272,7 @@ export class ParallelGzip extends Transform {
       this.bytesIn += chunk.length;
       while (off < chunk.length) {
         if (!this.block) {
-          this.block = this.free.pop() ?? Buffer.allocUnsafeSlow(this.capacity);
+          this.block = this.free.pop() ?? allocBlock(this.capacity);
           this.blockLen = 0;
         }
         const n = Math.min(chunk.length - off, this.blockSize - this.blockLen);
@@ -217,7 +306,7 @@ export class ParallelGzip extends Transform {
     this.free.length = 0;
     this.waiting = null;
     this.flushing = null;
-    this.terminate();
+    this.pool.terminate();
     cb(err);
   }
 
@@ -226,12 +315,8 @@ export class ParallelGzip extends Transform {
    * Transform itself holds the write callback until the consumer reads (its own _read), so the
    * buffered output stays bounded by the high-water mark plus the blocks in flight.
    */
-  private hasRoom(): boolean {
-    return this.inFlight < this.maxInFlight;
-  }
-
   private release(): void {
-    if (this.waiting && this.hasRoom()) {
+    if (this.waiting && this.inFlight < this.maxInFlight) {
       const cb = this.waiting;
       this.waiting = null;
       cb();
@@ -242,58 +327,25 @@ export class ParallelGzip extends Transform {
     if (this.flushing && this.inFlight === 0) {
       const cb = this.flushing;
       this.flushing = null;
-      this.terminate();
+      this.pool.terminate();
       cb();
     }
   }
 
   private dispatch(): void {
-    const buf = this.block ?? this.free.pop() ?? Buffer.allocUnsafeSlow(this.capacity);
+    const buf = this.block ?? this.free.pop() ?? allocBlock(this.capacity);
     const len = this.blockLen;
     this.block = null;
     this.blockLen = 0;
     const id = this.nextId++;
     this.inFlight++;
-    const slot = this.pickSlot();
-    slot.busy++;
-    if (slot.busy === 1) slot.worker.ref();
-    // allocUnsafeSlow gives the block its own ArrayBuffer, so it can be transferred, not copied.
-    const ab = buf.buffer as ArrayBuffer;
-    slot.worker.postMessage({ id, buf: ab, len }, [ab]);
-  }
-
-  private pickSlot(): Slot {
-    if (this.slots.length < this.nWorkers) {
-      const slot = this.spawn();
-      if (slot) return slot;
-    }
-    let best = this.slots[0];
-    for (const s of this.slots) if (s.busy < best.busy) best = s;
-    return best;
-  }
-
-  private spawn(): Slot | null {
-    if (this.slots.length && this.slots.some((s) => s.busy === 0)) return null;
-    const worker = new Worker(WORKER_CODE, { eval: true, workerData: { level: this.level, blockSize: this.blockSize } });
-    liveWorkers++;
-    const slot: Slot = { worker, busy: 0 };
-    worker.on('message', (msg: { id: number; buf: ArrayBuffer; len: number; reuse: boolean }) => {
-      slot.busy--;
-      if (slot.busy === 0) worker.unref();
-      const block = Buffer.from(msg.buf);
-      // The output is copied into a buffer of this thread (counted by its GC), the block reused.
-      const out = Buffer.allocUnsafe(msg.len);
-      block.copy(out, 0, 0, msg.len);
-      if (msg.reuse && block.length === this.capacity && this.free.length <= this.maxInFlight) this.free.push(block);
-      this.onResult(msg.id, out);
+    this.pool.submit(buf, len, (block, outLen, reusable) => {
+      // The member is copied into a buffer of this thread (counted by its GC), the block reused.
+      const out = Buffer.allocUnsafe(outLen);
+      block.copy(out, 0, 0, outLen);
+      if (reusable && block.length === this.capacity && this.free.length <= this.maxInFlight) this.free.push(block);
+      this.onResult(id, out);
     });
-    worker.on('error', (err) => this.destroy(err));
-    worker.once('exit', (code) => {
-      liveWorkers--;
-      if (!this.terminated && !this.destroyed) this.destroy(new Error(`gzip worker exited unexpectedly (code ${code})`));
-    });
-    this.slots.push(slot);
-    return slot;
   }
 
   private onResult(id: number, out: Buffer): void {
@@ -309,22 +361,4 @@ export class ParallelGzip extends Transform {
     this.release();
     this.checkFlushed();
   }
-
-  private terminate(): void {
-    if (this.terminated) return;
-    this.terminated = true;
-    for (const s of this.slots) void s.worker.terminate();
-    this.slots = [];
-  }
-}
-
-/**
- * A gzip Transform: level 0 or a single worker use plain zlib on this thread; otherwise
- * parallel gzip on `workers` threads.
- */
-export function createGzip(level: number, workers: number): Transform {
-  // Level 0: zlib's stored path (CRC-32 and a copy on the thread pool) beat the worker round trip
-  // end to end (8.1 s against 11.8 s for 1 GiB in bench/transfer.ts).
-  if (level === 0 || workers <= 1) return zlib.createGzip({ level, chunkSize: 256 * 1024 });
-  return new ParallelGzip({ level, workers });
 }

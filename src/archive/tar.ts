@@ -77,7 +77,7 @@ function ustarHeader(fields: {
   typeflag: string;
   linkname?: Buffer;
 }): Buffer {
-  const h = Buffer.alloc(BLOCK);
+  const h = Buffer.allocUnsafe(BLOCK).fill(0); // from the shared pool: no backing store per header
   fields.name.copy(h, 0, 0, Math.min(100, fields.name.length));
   writeOctal(h, 100, 8, fields.mode & 0o777);
   writeOctal(h, 108, 8, fields.uid <= MAX_OCTAL_7 ? fields.uid : 0);

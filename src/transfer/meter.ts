@@ -23,29 +23,43 @@ export class IdleWatchdog {
   }
 }
 
+/** Average-rate pacing since the first byte: how long to wait before sending `n` more bytes. */
+export class Pace {
+  private start = 0;
+  private total = 0;
+
+  /** `bytesPerSecond` 0 = no limit */
+  constructor(private readonly bytesPerSecond: number) {}
+
+  /** Milliseconds to wait before the next `n` bytes go out (0 = now). */
+  delayFor(n: number): number {
+    if (this.bytesPerSecond <= 0) return 0;
+    if (this.start === 0) this.start = Date.now();
+    this.total += n;
+    const wait = this.start + (this.total / this.bytesPerSecond) * 1000 - Date.now();
+    return wait <= 1 ? 0 : wait;
+  }
+}
+
 /**
  * Passes bytes through, limited to `bytesPerSecond` (0 = no limit) on average since the first byte,
  * calling `onChunk` for each chunk.
  */
 export class RateLimiter extends Transform {
-  private start = 0;
-  private total = 0;
+  private readonly pace: Pace;
 
   constructor(
-    private readonly bytesPerSecond: number,
+    bytesPerSecond: number,
     private readonly onChunk?: (n: number) => void,
   ) {
     super({ highWaterMark: 1 << 20 });
+    this.pace = new Pace(bytesPerSecond);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.onChunk?.(chunk.length);
-    if (this.bytesPerSecond <= 0) return cb(null, chunk);
-    if (this.start === 0) this.start = Date.now();
-    this.total += chunk.length;
-    const due = this.start + (this.total / this.bytesPerSecond) * 1000;
-    const wait = due - Date.now();
-    if (wait <= 1) return cb(null, chunk);
+    const wait = this.pace.delayFor(chunk.length);
+    if (wait === 0) return cb(null, chunk);
     setTimeout(() => cb(null, chunk), wait);
   }
 }

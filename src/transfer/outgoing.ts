@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { request } from 'undici';
-import { createArchiveStream } from '../archive/index.js';
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ArchiveProducer } from '../archive/index.js';
 import { gzipLevel, transferCompressionLevel } from '../config/schema.js';
 import { WingsError, errorMessage, isWingsError } from '../errors.js';
 import type { Server } from '../server/server.js';
 import type { TransferManager } from './manager.js';
-import { IdleWatchdog, MiB, RateLimiter } from './meter.js';
+import { IdleWatchdog, MiB, Pace } from './meter.js';
 import { Transfer } from './transfer.js';
 
 export interface OutgoingRequest {
@@ -74,6 +75,77 @@ function multipartHead(boundary: string): Buffer {
   );
 }
 
+/** Archive members written to the socket and not yet flushed: each holds a block of the producer. */
+const MAX_UNFLUSHED = 2;
+
+/** Reads a response body as text, keeping at most `max` characters (the rest is drained). */
+async function readText(res: IncomingMessage, max = 64 * 1024): Promise<string> {
+  let text = '';
+  try {
+    for await (const chunk of res as AsyncIterable<Buffer>) if (text.length < max) text += chunk.toString('utf8');
+  } catch {}
+  return text.slice(0, max);
+}
+
+/**
+ * Streams the multipart body: the archive part member by member, each handed back to the producer
+ * once the socket has written it (its write callback), then the checksum part. Returns early
+ * (false) when the destination answers or the connection fails before the whole body was sent.
+ */
+async function sendBody(
+  out: ClientRequest,
+  producer: ArchiveProducer,
+  boundary: string,
+  transfer: Transfer,
+  pace: Pace,
+  idle: IdleWatchdog,
+  stopped: () => boolean,
+): Promise<boolean> {
+  const hash = createHash('sha256');
+  let unflushed = 0;
+  let wake: (() => void) | null = null;
+  const poke = (): void => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const onEvent = (): void => poke();
+  out.on('response', onEvent).on('error', onEvent);
+  try {
+    out.write(multipartHead(boundary));
+    idle.touch();
+    for (;;) {
+      if (stopped()) return false;
+      const chunk = await producer.next();
+      if (!chunk) break;
+      hash.update(chunk);
+      const wait = pace.delayFor(chunk.length);
+      if (wait > 0) await sleep(wait, undefined, { signal: transfer.signal });
+      if (stopped()) return false;
+      unflushed++;
+      out.write(chunk, (err) => {
+        unflushed--;
+        // After the callback the socket no longer reads the block; on error it is never reused.
+        if (!err) {
+          producer.release(chunk);
+          idle.touch();
+        }
+        poke();
+      });
+      while (unflushed >= MAX_UNFLUSHED && !stopped()) await new Promise<void>((resolve) => (wake = resolve));
+    }
+    const checksum = hash.digest('hex');
+    if (stopped()) return false;
+    // Past this point the destination holds the whole archive: no more cancelling (D3).
+    transfer.pointOfNoReturn = true;
+    idle.stop();
+    out.end(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="checksum"\r\n\r\n${checksum}\r\n--${boundary}--\r\n`);
+    return true;
+  } finally {
+    out.off('response', onEvent).off('error', onEvent);
+  }
+}
+
 async function push(manager: TransferManager, server: Server, transfer: Transfer, req: OutgoingRequest): Promise<void> {
   const cfg = manager.deps.config();
   const tcfg = cfg.system.transfers;
@@ -81,6 +153,8 @@ async function push(manager: TransferManager, server: Server, transfer: Transfer
   const idle = new IdleWatchdog(tcfg.idle_timeout * 1000, () => {
     transfer.fail(new WingsError('IDLE_TIMEOUT', `No data moved for ${tcfg.idle_timeout} seconds.`));
   });
+  let producer: ArchiveProducer | null = null;
+  let out: ClientRequest | null = null;
   try {
     manager.log(transfer, 'Preparing to stream server data to destination...');
     transfer.transition('processing');
@@ -90,8 +164,7 @@ async function push(manager: TransferManager, server: Server, transfer: Transfer
     stopProgress = manager.startProgress(transfer, 'Uploading');
 
     const boundary = randomBytes(30).toString('hex');
-    const hash = createHash('sha256');
-    const archive = createArchiveStream({
+    producer = new ArchiveProducer({
       root: server.dataDirectory,
       level: gzipLevel(transferCompressionLevel(cfg)),
       signal: transfer.signal,
@@ -99,43 +172,38 @@ async function push(manager: TransferManager, server: Server, transfer: Transfer
       onFileDone: () => transfer.filesDone++,
       onSkipped: (rel, kind) => manager.log(transfer, `Skipped ${kind} ${JSON.stringify(rel)}: not a regular file, directory or symlink.`),
     });
-    const limiter = new RateLimiter(tcfg.upload_limit * MiB, () => idle.touch());
-    archive.on('error', (err) => limiter.destroy(err));
-    archive.pipe(limiter);
 
-    async function* body(): AsyncGenerator<Buffer> {
-      yield multipartHead(boundary);
-      idle.touch();
-      for await (const chunk of limiter as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        yield chunk;
-      }
-      const checksum = hash.digest('hex');
-      // Past this point the destination holds the whole archive: no more cancelling (D3).
-      transfer.pointOfNoReturn = true;
-      idle.stop();
-      yield Buffer.from(
-        `\r\n--${boundary}\r\nContent-Disposition: form-data; name="checksum"\r\n\r\n${checksum}\r\n--${boundary}--\r\n`,
-      );
-      stopProgress();
-      manager.log(transfer, 'Finished streaming archive to destination.');
-    }
-
-    const deleted = new Promise<'deleted'>((resolve) => transfer.once('deleted-after-send', () => resolve('deleted')));
     const headers: Record<string, string> = {
       authorization: req.token,
       'content-type': `multipart/form-data; boundary=${boundary}`,
     };
     if (transfer.bytesTotal !== null) headers['x-transfer-size'] = String(transfer.bytesTotal);
-    const response = request(req.url, {
-      method: 'POST',
-      headers,
-      body: Readable.from(body(), { objectMode: false }),
-      signal: transfer.signal,
-      headersTimeout: 0,
-      bodyTimeout: 0,
+    const url = new URL(req.url);
+    // node:http rather than a pooled client: the write callback says when a block may be reused.
+    const request = (url.protocol === 'https:' ? https : http).request(url, { method: 'POST', headers, agent: false, signal: transfer.signal });
+    out = request;
+    let answered = false;
+    let connectionError: Error | null = null;
+    const response = new Promise<IncomingMessage>((resolve, reject) => {
+      request.once('response', (res) => {
+        answered = true;
+        resolve(res);
+      });
+      request.once('error', (err) => {
+        connectionError = err;
+        reject(err);
+      });
     });
     response.catch(() => {});
+    const deleted = new Promise<'deleted'>((resolve) => transfer.once('deleted-after-send', () => resolve('deleted')));
+
+    const complete = await sendBody(request, producer, boundary, transfer, new Pace(tcfg.upload_limit * MiB), idle, () => answered || connectionError !== null);
+    if (complete) {
+      stopProgress();
+      manager.log(transfer, 'Finished streaming archive to destination.');
+    } else {
+      producer.destroy();
+    }
     const first = await Promise.race([response, deleted]);
     if (first === 'deleted') {
       // The Panel deletes the server from inside its success handler (D7): completed.
@@ -144,21 +212,24 @@ async function push(manager: TransferManager, server: Server, transfer: Transfer
       return;
     }
     const res = first;
-    const text = await res.body.text().catch(() => '');
-    if (res.statusCode === 200 && transfer.pointOfNoReturn) {
+    const text = await readText(res);
+    const status = res.statusCode ?? 0;
+    if (status === 200 && transfer.pointOfNoReturn) {
       await finishOutgoing(manager, server, transfer, 'completed');
       return;
     }
-    let message = `unexpected status code from destination: ${res.statusCode}`;
+    let message = `unexpected status code from destination: ${status}`;
     try {
       const parsed = JSON.parse(text) as { error?: string; code?: string };
-      if (parsed.error) message = `${parsed.error}${parsed.code ? ` (${parsed.code}, HTTP ${res.statusCode})` : ` (HTTP ${res.statusCode})`}`;
+      if (parsed.error) message = `${parsed.error}${parsed.code ? ` (${parsed.code}, HTTP ${status})` : ` (HTTP ${status})`}`;
     } catch {}
-    if (res.statusCode === 200) message = 'destination answered before the whole archive was sent';
+    if (status === 200) message = 'destination answered before the whole archive was sent';
     throw new WingsError('INTERNAL', message);
   } catch (err) {
     idle.stop();
     stopProgress();
+    producer?.destroy();
+    out?.destroy();
     if (transfer.state === 'cancelling') {
       await finishOutgoing(manager, server, transfer, 'cancelled');
       return;
@@ -170,6 +241,7 @@ async function push(manager: TransferManager, server: Server, transfer: Transfer
   } finally {
     idle.stop();
     stopProgress();
+    producer?.destroy();
   }
 }
 

@@ -29,10 +29,9 @@ describe('a 1 GiB transfer', () => {
   });
   afterAll(() => stopTwoNodes({ tp, a, b }));
 
-  // Issue 4 asks for < 200 MiB; measured: destination 135–155 MiB, source 200–230 MiB (an idle
-  // daemon is ~110 MiB; each of the two parallel-gzip worker threads is a V8 isolate). The bound
-  // asserted here is issue 7's 256 MiB; the gap to 200 on the source is recorded in the issue notes.
-  it('keeps each daemon\'s peak RSS below 256 MiB', async () => {
+  // Issue 4's bound. Measured: about 150 MiB on each side, of which ~110 MiB is an idle daemon
+  // (modules); the source runs on a fixed set of 1 MiB blocks recycled after each socket write.
+  it('keeps each daemon\'s peak RSS below 200 MiB', async () => {
     const s = await tp.panel.admin.createServer({ node_id: a.id, ...ECHO_SERVER, skip_egg_scripts: true });
     const dir = a.serverDir(s.uuid);
     // 512 MiB incompressible in 4 files, 512 MiB of text in 512 files across nested directories.
@@ -58,8 +57,8 @@ describe('a 1 GiB transfer', () => {
     const rssA = peakRssMiB(a);
     const rssB = peakRssMiB(b);
     console.log(`1 GiB transfer: ${seconds.toFixed(1)} s (${(1024 / seconds).toFixed(1)} MiB/s); peak RSS source ${rssA.toFixed(0)} MiB, destination ${rssB.toFixed(0)} MiB`);
-    expect(rssA).toBeLessThan(256);
-    expect(rssB).toBeLessThan(256);
+    expect(rssA).toBeLessThan(200);
+    expect(rssB).toBeLessThan(200);
     const dest = b.serverDir(s.uuid);
     expect(fs.statSync(path.join(dest, 'random-3.bin')).size).toBe(128 * MiB);
     expect(fs.readdirSync(path.join(dest, 'world')).length).toBe(16);
