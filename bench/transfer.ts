@@ -4,6 +4,11 @@
  *
  *   npm run build && node --import tsx bench/transfer.ts [--sets a,b,c] [--runs 3]
  *       [--compression default|none|both] [--no-baselines] [--no-cancel] [--rate [MiB/s]]
+ *       [--work-dir DIR]
+ *
+ * --work-dir puts the data sets, both daemons' roots and the baselines' destinations under DIR
+ * (e.g. /dev/shm/wings-bench, a tmpfs), for disks whose own behaviour drowns the software's
+ * (see docs/benchmarks.md: online discard after 50,000-file deletions).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { ECHO_SERVER, REPO, startNode, startPanel, tmpDir, waitFor, type TestNode, type TestPanel } from '../test/helpers/harness.js';
 
 const MiB = 1024 * 1024;
-const DATA = path.join(path.dirname(fileURLToPath(import.meta.url)), '.data');
+const CACHE = path.join(path.dirname(fileURLToPath(import.meta.url)), '.data');
+let DATA = CACHE;
 
 // ---------------------------------------------------------------- arguments
 
@@ -27,10 +33,11 @@ interface Args {
   baselines: boolean;
   cancel: boolean;
   rate: number | null;
+  workDir: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sets: ['a', 'b', 'c'], runs: 3, compression: ['default', 'none'], baselines: true, cancel: true, rate: null };
+  const a: Args = { sets: ['a', 'b', 'c'], runs: 3, compression: ['default', 'none'], baselines: true, cancel: true, rate: null, workDir: null };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const next = (): string => {
@@ -45,6 +52,7 @@ function parseArgs(argv: string[]): Args {
       a.compression = v === 'both' ? ['default', 'none'] : [v as 'default' | 'none'];
     } else if (k === '--no-baselines') a.baselines = false;
     else if (k === '--no-cancel') a.cancel = false;
+    else if (k === '--work-dir') a.workDir = path.resolve(next());
     else if (k === '--rate') {
       const v = argv[i + 1];
       a.rate = v !== undefined && /^\d+(\.\d+)?$/.test(v) ? Number(argv[++i]) : 24;
@@ -102,6 +110,12 @@ interface DataSet {
 function ensureSet(name: string): DataSet {
   const dir = path.join(DATA, name);
   const marker = path.join(DATA, `${name}.json`);
+  const cached = path.join(CACHE, `${name}.json`);
+  if (!fs.existsSync(marker) && DATA !== CACHE && fs.existsSync(cached)) {
+    // a work dir starts from the cached set: copied, not generated again
+    execFileSync('cp', ['-a', path.join(CACHE, name), dir]);
+    fs.copyFileSync(cached, marker);
+  }
   if (fs.existsSync(marker)) return { ...(JSON.parse(fs.readFileSync(marker, 'utf8')) as DataSet), dir };
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
@@ -340,11 +354,18 @@ async function main(): Promise<void> {
   if (!fs.existsSync(path.join(REPO, 'dist/daemon.js'))) {
     throw new Error('run `npm run build` first: the daemons run dist/');
   }
+  if (args.workDir) {
+    DATA = path.join(args.workDir, 'data');
+    // the harness (daemon roots, panel state) and the baseline sinks make their dirs in os.tmpdir()
+    process.env.TMPDIR = args.workDir;
+  }
   fs.mkdirSync(DATA, { recursive: true });
   const sets = args.sets.map(ensureSet);
   const mem = execFileSync('free', ['-m']).toString().split('\n')[1]?.trim().split(/\s+/)[1];
   console.log(`# machine: nproc=${os.availableParallelism()} mem=${mem} MiB kernel=${os.release()} node=${process.version}`);
   console.log(`# command: node --import tsx bench/transfer.ts ${process.argv.slice(2).join(' ')}`.trimEnd());
+  const fsType = execFileSync('stat', ['-f', '-c', '%T', path.dirname(DATA)]).toString().trim();
+  console.log(`# data, daemon roots and sink destinations on: ${args.workDir ? `${args.workDir} (${fsType})` : `${os.tmpdir()} and ${DATA} (${fsType})`}`);
 
   const tp = await startPanel();
   const rows: string[][] = [];

@@ -104,6 +104,7 @@ export class ArchiveProducer {
   private walkDone = false;
   private error: Error | null = null;
   private sliceStart = 0;
+  private yieldDue = false;
   private started = false;
   private readonly onAbort: () => void;
 
@@ -223,34 +224,36 @@ export class ArchiveProducer {
     w?.resolve();
   }
 
-  private async acquire(): Promise<Buffer> {
-    for (;;) {
-      if (this.error) throw this.error;
-      const b = this.free.pop();
-      if (b) return b;
-      if (this.allocated < this.maxBlocks) {
-        this.allocated++;
-        return allocBlock(this.capacity);
-      }
-      await new Promise<void>((resolve, reject) => this.blockWaiters.push({ resolve, reject }));
-      this.sliceStart = performance.now();
+  /**
+   * Makes sure a block is being filled; false when none is free (the consumer holds them or they
+   * are being compressed): then `waitBlock()`. The fast path of every write: no promise.
+   */
+  private ensureBlock(): boolean {
+    if (this.error) throw this.error;
+    if (this.cur) return true;
+    let b = this.free.pop();
+    if (!b && this.allocated < this.maxBlocks) {
+      this.allocated++;
+      b = allocBlock(this.capacity);
     }
+    if (!b) return false;
+    this.cur = b;
+    this.curLen = 0;
+    return true;
   }
 
-  /** Ensures a current block with room; returns the room left. */
-  private async room(): Promise<number> {
-    if (!this.cur) {
-      this.cur = await this.acquire();
-      this.curLen = 0;
-    }
-    return this.blockSize - this.curLen;
+  private async waitBlock(): Promise<void> {
+    while (!this.ensureBlock()) await new Promise<void>((resolve, reject) => this.blockWaiters.push({ resolve, reject }));
+    this.sliceStart = performance.now();
   }
 
+  /** Hands a full block over (compression or stored framing); the walk yields at its next entry. */
   private flushBlock(): void {
     const block = this.cur!;
     const len = this.curLen;
     this.cur = null;
     this.curLen = 0;
+    this.yieldDue = true;
     const seq = this.nextSeq++;
     if (!this.pool) {
       const out = storeInPlace(block, len, crc32!);
@@ -262,29 +265,24 @@ export class ArchiveProducer {
     this.pool.submit(block, len, (out, outLen) => this.deliver(seq, out, outLen));
   }
 
-  /** Copies `src` into the stream. */
-  private async write(src: Buffer): Promise<void> {
-    let off = 0;
+  /** Copies `src` into the stream; a promise only when it has to wait for a block. */
+  private write(src: Buffer, from = 0): Promise<void> | null {
+    let off = from;
     while (off < src.length) {
-      const room = await this.room();
-      const n = Math.min(room, src.length - off);
+      if (!this.ensureBlock()) return this.waitBlock().then(() => this.write(src, off) ?? undefined);
+      const n = Math.min(this.blockSize - this.curLen, src.length - off);
       src.copy(this.cur!, this.curLen, off, off + n);
       this.curLen += n;
       off += n;
-      if (this.curLen === this.blockSize) await this.handOff();
+      if (this.curLen === this.blockSize) this.flushBlock();
     }
+    return null;
   }
 
-  /** A full block leaves; the walk yields so that output and other work can run. */
-  private async handOff(): Promise<void> {
-    this.flushBlock();
-    await yieldToLoop();
-    this.sliceStart = performance.now();
-    if (this.error) throw this.error;
-  }
-
+  /** Yields to the event loop after a block left or after SLICE_MS of synchronous work. */
   private async maybeYield(): Promise<void> {
-    if (performance.now() - this.sliceStart < SLICE_MS) return;
+    if (!this.yieldDue && performance.now() - this.sliceStart < SLICE_MS) return;
+    this.yieldDue = false;
     await yieldToLoop();
     this.sliceStart = performance.now();
     if (this.error) throw this.error;
@@ -314,8 +312,8 @@ export class ArchiveProducer {
     const names = fs.readdirSync(absDir, { encoding: 'buffer' });
     names.sort((a, b) => Buffer.compare(a, b));
     for (const name of names) {
+      if (this.yieldDue || performance.now() - this.sliceStart >= SLICE_MS) await this.maybeYield();
       if (this.error) throw this.error;
-      await this.maybeYield();
       const abs = Buffer.concat([absDir, SLASH, name]);
       const rel = relDir ? Buffer.concat([relDir, SLASH, name]) : name;
       let st: fs.Stats;
@@ -328,15 +326,18 @@ export class ArchiveProducer {
         }
         throw err;
       }
-      const base = { name: rel, mode: st.mode & 0o777, mtime: Math.floor(st.mtimeMs / 1000), uid: st.uid, gid: st.gid };
+      const mode = st.mode & 0o777;
+      const mtime = Math.floor(st.mtimeMs / 1000);
       if (st.isDirectory()) {
-        await this.write(encodeHeader({ ...base, type: 'directory', size: 0 }));
+        await this.write(encodeHeader({ name: rel, type: 'directory', size: 0, mode, mtime, uid: st.uid, gid: st.gid }));
         await this.walk(abs, rel);
       } else if (st.isSymbolicLink()) {
-        await this.write(encodeHeader({ ...base, type: 'symlink', size: 0, linkname: fs.readlinkSync(abs, { encoding: 'buffer' }) }));
+        const linkname = fs.readlinkSync(abs, { encoding: 'buffer' });
+        await this.write(encodeHeader({ name: rel, type: 'symlink', size: 0, linkname, mode, mtime, uid: st.uid, gid: st.gid }));
       } else if (st.isFile()) {
+        const size = st.size;
+        const small = size <= SMALL_FILE;
         let fd: number;
-        const small = st.size <= SMALL_FILE;
         try {
           fd = small ? fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW) : await open(abs);
         } catch (err) {
@@ -347,8 +348,13 @@ export class ArchiveProducer {
           throw err;
         }
         try {
-          await this.write(encodeHeader({ ...base, type: 'file', size: st.size }));
-          await this.fileData(fd, rel, st.size, small);
+          // Small files take no promise at all unless a block has to be waited for.
+          let wait = this.write(encodeHeader({ name: rel, type: 'file', size, mode, mtime, uid: st.uid, gid: st.gid }));
+          if (wait) await wait;
+          wait = small ? this.readSmall(fd, rel, size, 0) : this.readLarge(fd, rel, size, 0);
+          if (wait) await wait;
+          wait = this.write(END_OF_ARCHIVE, END_OF_ARCHIVE.length - paddingFor(size));
+          if (wait) await wait;
         } finally {
           if (small) fs.closeSync(fd);
           else await close(fd);
@@ -361,34 +367,55 @@ export class ArchiveProducer {
     }
   }
 
-  /** Reads exactly `size` bytes of `fd` into the blocks, then the tar padding. */
-  private async fileData(fd: number, rel: Buffer, size: number, sync: boolean): Promise<void> {
-    let pos = 0;
-    for (;;) {
-      const room = await this.room();
-      const block = this.cur!;
-      // When the rest fits, ask for one byte past the expected end (the block's spare capacity
-      // takes it): a file that grew is caught without an extra read. That byte is never sent.
-      const rest = size - pos;
-      const want = rest < room ? rest + 1 : room;
-      const n = sync ? fs.readSync(fd, block, this.curLen, want, pos) : await read(fd, block, this.curLen, want, pos);
-      if (this.error) throw this.error;
-      if (pos + n > size) {
-        throw new WingsError('CONFLICT', `file changed while being archived: ${display(rel)} grew beyond ${size} bytes`);
-      }
-      if (n === 0) {
-        if (pos < size) throw new WingsError('CONFLICT', `file changed while being archived: ${display(rel)} shrank from ${size} to ${pos} bytes`);
-        break;
-      }
-      pos += n;
-      this.curLen += n;
-      this.opts.onFileBytes?.(n);
-      if (this.curLen === this.blockSize) await this.handOff();
-      // A short read of a regular file at its expected end is its end: no extra read to see the 0.
-      if (pos === size && n < want) break;
+  /**
+   * How many bytes to read next: when the rest of the file fits in the block, one byte past its
+   * expected end (the block's spare capacity takes it), so a file that grew is caught without an
+   * extra read; that byte is never sent.
+   */
+  private want(rest: number): number {
+    const room = this.blockSize - this.curLen;
+    return rest < room ? rest + 1 : room;
+  }
+
+  /** Takes `n` bytes just read at `pos`; true when the file is complete. */
+  private took(n: number, want: number, pos: number, size: number, rel: Buffer): boolean {
+    if (pos + n > size) throw new WingsError('CONFLICT', `file changed while being archived: ${display(rel)} grew beyond ${size} bytes`);
+    if (n === 0) {
+      if (pos < size) throw new WingsError('CONFLICT', `file changed while being archived: ${display(rel)} shrank from ${size} to ${pos} bytes`);
+      return true;
     }
-    const pad = paddingFor(size);
-    if (pad) await this.write(END_OF_ARCHIVE.subarray(0, pad));
+    this.curLen += n;
+    this.opts.onFileBytes?.(n);
+    if (this.curLen === this.blockSize) this.flushBlock();
+    // A short read of a regular file at its expected end is its end: no extra read to see the 0.
+    return pos + n === size && n < want;
+  }
+
+  /** Reads the file from `pos` with synchronous calls; a promise only when waiting for a block. */
+  private readSmall(fd: number, rel: Buffer, size: number, from: number): Promise<void> | null {
+    let pos = from;
+    for (;;) {
+      if (!this.ensureBlock()) return this.waitBlock().then(() => this.readSmall(fd, rel, size, pos) ?? undefined);
+      const want = this.want(size - pos);
+      const n = fs.readSync(fd, this.cur!, this.curLen, want, pos);
+      const done = this.took(n, want, pos, size, rel);
+      pos += n;
+      if (done) return null;
+    }
+  }
+
+  /** Reads the file from `pos` on the thread pool, straight into the blocks. */
+  private async readLarge(fd: number, rel: Buffer, size: number, from: number): Promise<void> {
+    let pos = from;
+    for (;;) {
+      if (!this.ensureBlock()) await this.waitBlock();
+      const want = this.want(size - pos);
+      const n = await read(fd, this.cur!, this.curLen, want, pos);
+      if (this.error) throw this.error;
+      const done = this.took(n, want, pos, size, rel);
+      pos += n;
+      if (done) return;
+    }
   }
 }
 

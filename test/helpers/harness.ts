@@ -138,7 +138,9 @@ export class TestNode {
 
   async start(): Promise<void> {
     const out = fs.openSync(this.logFile, 'a');
-    this.child = spawn(process.execPath, [WINGS_BIN, '--config', this.configPath], {
+    // WINGS_DAEMON_NODE_ARGS: extra node flags for the daemons (profiling: `--cpu-prof --cpu-prof-dir=…`)
+    const nodeArgs = (process.env.WINGS_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    this.child = spawn(process.execPath, [...nodeArgs, WINGS_BIN, '--config', this.configPath], {
       stdio: ['ignore', out, out],
       env: { ...process.env },
     });
