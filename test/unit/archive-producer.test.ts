@@ -108,3 +108,27 @@ describe('ArchiveProducer', () => {
     expect(await waitForNoWorkers()).toBe(0);
   });
 });
+
+describe('ArchiveProducer on many small files', () => {
+  it('yields to the event loop during a long synchronous walk', async () => {
+    const root = tmpDir('producer-many');
+    dirs.push(root);
+    for (let i = 0; i < 20_000; i++) fs.writeFileSync(path.join(root, `f${i}`), '');
+    // one block for the whole archive (~10 MiB of headers): no member is handed over before the
+    // walk ends, so only the walk's own time slices let the event loop turn meanwhile
+    const p = new ArchiveProducer({ root, level: 0, blockSize: 64 * MiB });
+    let turns = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turns++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const first = await p.next();
+    ticking = false;
+    expect(first).not.toBeNull();
+    expect(turns).toBeGreaterThan(2);
+    p.release(first!);
+    expect(await p.next()).toBeNull();
+  });
+});
