@@ -1,7 +1,7 @@
-import { request } from 'undici';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { VERSION } from '../version.js';
+import { simpleRequest } from './http.js';
 
 /** A non-2xx answer of the Panel, parsed from its error envelope (panel-api.md §1.1). */
 export class PanelError extends Error {
@@ -72,7 +72,7 @@ export class PanelClient {
     for (;;) {
       attempt++;
       try {
-        const res = await request(`${this.base}${path}`, {
+        const res = await simpleRequest(`${this.base}${path}`, {
           method,
           headers: {
             authorization: `Bearer ${cfg.token_id}.${cfg.token}`,
@@ -84,10 +84,8 @@ export class PanelClient {
           signal: opts.signal
             ? AbortSignal.any([opts.signal, AbortSignal.timeout(cfg.remote_query.timeout * 1000)])
             : AbortSignal.timeout(cfg.remote_query.timeout * 1000),
-          headersTimeout: cfg.remote_query.timeout * 1000,
-          bodyTimeout: cfg.remote_query.timeout * 1000,
         });
-        const text = await res.body.text();
+        const text = res.text;
         if (res.statusCode >= 200 && res.statusCode < 300) {
           return { status: res.statusCode, data: (text ? JSON.parse(text) : null) as T };
         }
