@@ -176,4 +176,35 @@ describe('Go-shaped peers', () => {
     expect(fs.existsSync(node.serverDir(s.uuid))).toBe(false);
     await tp.panel.waitForCall(new RegExp(`/servers/${s.uuid}/transfer/failure$`), { timeoutMs: 5000 });
   });
+
+  it('fails an outgoing transfer whose destination stops reading for longer than idle_timeout, and unlocks the source', async () => {
+    const s = await tp.panel.admin.createServer({ node_id: node.id, ...ECHO_SERVER, skip_egg_scripts: true });
+    // incompressible: far more than the loopback socket buffers hold, so the sender's writes block
+    fs.writeFileSync(path.join(node.serverDir(s.uuid), 'world.bin'), randomBytes(48 * 1024 * 1024));
+    const sockets: net.Socket[] = [];
+    const stalled = net.createServer((sock) => {
+      sock.pause(); // accepts, reads nothing
+      sockets.push(sock);
+    });
+    await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', () => r()));
+    const port = (stalled.address() as net.AddressInfo).port;
+    try {
+      const r = await node.api('POST', `/api/servers/${s.uuid}/transfer`, {
+        server_id: s.uuid,
+        url: `http://127.0.0.1:${port}/api/transfers`,
+        token: 'Bearer x',
+        server: { uuid: s.uuid, start_on_completion: false },
+      });
+      expect(r.status).toBe(202);
+      expect((await node.api('POST', `/api/servers/${s.uuid}/commands`, { commands: ['x'] })).status).toBe(409); // locked
+      await waitFor(async () => (await node.api('GET', `/api/servers/${s.uuid}/transfer`)).status === 404, { what: 'source gave up', timeoutMs: 10_000 });
+      expect(node.log()).toContain('Transfer failed: No data moved for 1 seconds.');
+      await tp.panel.waitForCall(new RegExp(`/servers/${s.uuid}/transfer/failure$`), { timeoutMs: 5000 });
+      // unlocked: a stopped server now answers 502 to commands, not 409
+      expect((await node.api('POST', `/api/servers/${s.uuid}/commands`, { commands: ['x'] })).status).toBe(502);
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      stalled.close();
+    }
+  });
 });
