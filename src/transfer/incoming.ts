@@ -224,7 +224,7 @@ export async function receiveTransfer(deps: IncomingDeps, request: FastifyReques
         transfer.transition('processing');
         manager.log(transfer, 'Extracting archive...');
         stopProgress = manager.startProgress(transfer, 'Downloading');
-        const limiter = new RateLimiter(tcfg.download_limit * MiB, () => {});
+        const limiter = new RateLimiter(tcfg.download_limit * MiB);
         stream.on('data', (chunk: Buffer) => hash.update(chunk));
         stream.on('error', (e) => limiter.destroy(e));
         stream.pipe(limiter);

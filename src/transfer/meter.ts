@@ -41,23 +41,16 @@ export class Pace {
   }
 }
 
-/**
- * Passes bytes through, limited to `bytesPerSecond` (0 = no limit) on average since the first byte,
- * calling `onChunk` for each chunk.
- */
+/** Passes bytes through, limited to `bytesPerSecond` (0 = no limit) on average since the first byte. */
 export class RateLimiter extends Transform {
   private readonly pace: Pace;
 
-  constructor(
-    bytesPerSecond: number,
-    private readonly onChunk?: (n: number) => void,
-  ) {
+  constructor(bytesPerSecond: number) {
     super({ highWaterMark: 1 << 20 });
     this.pace = new Pace(bytesPerSecond);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.onChunk?.(chunk.length);
     const wait = this.pace.delayFor(chunk.length);
     if (wait === 0) return cb(null, chunk);
     setTimeout(() => cb(null, chunk), wait);
