@@ -1,3 +1,3 @@
 export { ArchiveProducer, createArchiveStream, defaultWorkers, type PackOptions, type SkippedKind } from './pack.js';
 export { extractArchive, type ExtractOptions, type ExtractResult } from './extract.js';
-export { GzipWorkerPool, ParallelGzip, allocBlock, blockCapacity, liveGzipWorkers, storeInPlace, PGZIP_BLOCK_SIZE, type ParallelGzipOptions } from './pgzip.js';
+export { GzipWorkerPool, allocBlock, blockCapacity, liveGzipWorkers, storeInPlace, PGZIP_BLOCK_SIZE } from './pgzip.js';

@@ -4,10 +4,9 @@
  * read them as one stream). Members are emitted in input order.
  *
  * GzipWorkerPool does the work on blocks it is handed (the archive producer of pack.ts fills them
- * directly); ParallelGzip wraps it as a Transform for streams of unknown origin. Workers are
- * created on the first block and terminated on end, error or destroy.
+ * directly and puts the members back in order). Workers are created on demand and terminated by
+ * the pool's owner at the end, on error or on abort.
  */
-import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 
 export const PGZIP_BLOCK_SIZE = 1024 * 1024;
@@ -227,138 +226,5 @@ export class GzipWorkerPool {
     });
     this.slots.push(slot);
     return slot;
-  }
-}
-
-export interface ParallelGzipOptions {
-  level: number;
-  workers: number;
-  blockSize?: number;
-}
-
-/**
- * Parallel gzip as a Transform (for streams of unknown origin; the archive producer fills blocks
- * directly instead). Output members are copied into buffers of this thread.
- */
-export class ParallelGzip extends Transform {
-  private readonly blockSize: number;
-  private readonly maxInFlight: number;
-  private readonly capacity: number;
-  private readonly pool: GzipWorkerPool;
-  private block: Buffer | null = null;
-  private blockLen = 0;
-  private nextId = 0;
-  private nextOut = 0;
-  private inFlight = 0;
-  private readonly ready = new Map<number, Buffer>();
-  /** blocks back from the workers, reused (at most maxInFlight + 1 exist) */
-  private readonly free: Buffer[] = [];
-  private waiting: TransformCallback | null = null;
-  private flushing: TransformCallback | null = null;
-  private bytesIn = 0;
-
-  constructor(opts: ParallelGzipOptions) {
-    super({ readableHighWaterMark: 1024 * 1024 });
-    const workers = Math.max(1, Math.floor(opts.workers));
-    this.pool = new GzipWorkerPool(opts.level, workers, (err) => this.destroy(err));
-    this.blockSize = opts.blockSize ?? PGZIP_BLOCK_SIZE;
-    this.maxInFlight = 2 * workers;
-    this.capacity = blockCapacity(this.blockSize);
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    try {
-      let off = 0;
-      this.bytesIn += chunk.length;
-      while (off < chunk.length) {
-        if (!this.block) {
-          this.block = this.free.pop() ?? allocBlock(this.capacity);
-          this.blockLen = 0;
-        }
-        const n = Math.min(chunk.length - off, this.blockSize - this.blockLen);
-        chunk.copy(this.block, this.blockLen, off, off + n);
-        this.blockLen += n;
-        off += n;
-        if (this.blockLen === this.blockSize) this.dispatch();
-      }
-    } catch (err) {
-      cb(err as Error);
-      return;
-    }
-    this.waiting = cb;
-    this.release();
-  }
-
-  override _flush(cb: TransformCallback): void {
-    try {
-      if (this.blockLen > 0 || this.bytesIn === 0) this.dispatch();
-    } catch (err) {
-      cb(err as Error);
-      return;
-    }
-    this.flushing = cb;
-    this.checkFlushed();
-  }
-
-  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
-    this.block = null;
-    this.ready.clear();
-    this.free.length = 0;
-    this.waiting = null;
-    this.flushing = null;
-    this.pool.terminate();
-    cb(err);
-  }
-
-  /**
-   * Only the number of blocks in flight gates new input here. When the readable side is full,
-   * Transform itself holds the write callback until the consumer reads (its own _read), so the
-   * buffered output stays bounded by the high-water mark plus the blocks in flight.
-   */
-  private release(): void {
-    if (this.waiting && this.inFlight < this.maxInFlight) {
-      const cb = this.waiting;
-      this.waiting = null;
-      cb();
-    }
-  }
-
-  private checkFlushed(): void {
-    if (this.flushing && this.inFlight === 0) {
-      const cb = this.flushing;
-      this.flushing = null;
-      this.pool.terminate();
-      cb();
-    }
-  }
-
-  private dispatch(): void {
-    const buf = this.block ?? this.free.pop() ?? allocBlock(this.capacity);
-    const len = this.blockLen;
-    this.block = null;
-    this.blockLen = 0;
-    const id = this.nextId++;
-    this.inFlight++;
-    this.pool.submit(buf, len, (block, outLen, reusable) => {
-      // The member is copied into a buffer of this thread (counted by its GC), the block reused.
-      const out = Buffer.allocUnsafe(outLen);
-      block.copy(out, 0, 0, outLen);
-      if (reusable && block.length === this.capacity && this.free.length <= this.maxInFlight) this.free.push(block);
-      this.onResult(id, out);
-    });
-  }
-
-  private onResult(id: number, out: Buffer): void {
-    if (this.destroyed) return;
-    this.ready.set(id, out);
-    while (this.ready.has(this.nextOut)) {
-      const b = this.ready.get(this.nextOut)!;
-      this.ready.delete(this.nextOut);
-      this.nextOut++;
-      this.inFlight--;
-      this.push(b);
-    }
-    this.release();
-    this.checkFlushed();
   }
 }
