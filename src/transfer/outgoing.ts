@@ -99,7 +99,6 @@ async function sendBody(
   transfer: Transfer,
   pace: Pace,
   idle: IdleWatchdog,
-  stopped: () => boolean,
 ): Promise<boolean> {
   const hash = createHash('sha256');
   let unflushed = 0;
@@ -109,7 +108,13 @@ async function sendBody(
     wake = null;
     w?.();
   };
-  const onEvent = (): void => poke();
+  // An answer (early: an error) or a broken connection ends the upload; the caller reads which.
+  let ended = false;
+  const stopped = (): boolean => ended;
+  const onEvent = (): void => {
+    ended = true;
+    poke();
+  };
   out.on('response', onEvent).on('error', onEvent);
   try {
     out.write(multipartHead(boundary));
@@ -182,22 +187,14 @@ async function push(manager: TransferManager, server: Server, transfer: Transfer
     // node:http rather than a pooled client: the write callback says when a block may be reused.
     const request = (url.protocol === 'https:' ? https : http).request(url, { method: 'POST', headers, agent: false, signal: transfer.signal });
     out = request;
-    let answered = false;
-    let connectionError: Error | null = null;
     const response = new Promise<IncomingMessage>((resolve, reject) => {
-      request.once('response', (res) => {
-        answered = true;
-        resolve(res);
-      });
-      request.once('error', (err) => {
-        connectionError = err;
-        reject(err);
-      });
+      request.once('response', resolve);
+      request.once('error', reject);
     });
     response.catch(() => {});
     const deleted = new Promise<'deleted'>((resolve) => transfer.once('deleted-after-send', () => resolve('deleted')));
 
-    const complete = await sendBody(request, producer, boundary, transfer, new Pace(tcfg.upload_limit * MiB), idle, () => answered || connectionError !== null);
+    const complete = await sendBody(request, producer, boundary, transfer, new Pace(tcfg.upload_limit * MiB), idle);
     if (complete) {
       stopProgress();
       manager.log(transfer, 'Finished streaming archive to destination.');
