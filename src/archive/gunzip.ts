@@ -80,7 +80,9 @@ export class TolerantGunzip extends Transform {
   private lastFed: Buffer | null = null;
 
   constructor(private readonly chunkSize = 128 * 1024) {
-    super({ readableHighWaterMark: 256 * 1024 });
+    // Object mode: each slice is read as it was pushed. In byte mode read() would concatenate
+    // everything buffered (a copy of every byte); the reader gathers slices into writev instead.
+    super({ readableObjectMode: true, readableHighWaterMark: 16 });
   }
 
   /**

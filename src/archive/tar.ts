@@ -156,14 +156,21 @@ export class TarFormatError extends Error {
   }
 }
 
-/** Pull reader over an async iterable of buffers. */
+/**
+ * Pull reader over an async iterable of buffers. `ready`, when given, tells how many chunks the
+ * source holds that can be pulled without waiting (a Readable's readableLength in object mode):
+ * readChunks() gathers those.
+ */
 export class ByteReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private done = false;
   private readonly it: AsyncIterator<unknown>;
 
-  constructor(source: AsyncIterable<unknown>) {
+  constructor(
+    source: AsyncIterable<unknown>,
+    private readonly ready: () => number = () => 0,
+  ) {
     this.it = source[Symbol.asyncIterator]();
   }
 
@@ -197,6 +204,23 @@ export class ByteReader {
   async readUpTo(max: number): Promise<Buffer | null> {
     while (this.buffered === 0) if (!(await this.fill())) return null;
     return this.take(Math.min(max, this.buffered));
+  }
+
+  /**
+   * Between 1 and max bytes as a list of chunks (no copy), or null at end of input: what is
+   * buffered here and in the source now, waiting only when there is nothing.
+   */
+  async readChunks(max: number): Promise<Buffer[] | null> {
+    while (this.buffered === 0) if (!(await this.fill())) return null;
+    while (this.buffered < max && this.ready() > 0) if (!(await this.fill())) break;
+    const out: Buffer[] = [];
+    let want = Math.min(max, this.buffered);
+    while (want > 0) {
+      const c = this.take(Math.min(want, this.chunks[0].length));
+      out.push(c);
+      want -= c.length;
+    }
+    return out;
   }
 
   /** Discard n bytes; false if the input ended first. */
