@@ -16,8 +16,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { Readable } from 'node:stream';
-import zlib from 'node:zlib';
 import { WingsError } from '../errors.js';
+import { crc32 } from './crc32.js';
 import { GzipWorkerPool, PGZIP_BLOCK_SIZE, allocBlock, blockCapacity, storeInPlace } from './pgzip.js';
 import { END_OF_ARCHIVE, encodeHeader, paddingFor } from './tar.js';
 
@@ -48,7 +48,6 @@ const SMALL_FILE = 256 * 1024;
 const SLICE_MS = 5;
 const SLASH = Buffer.from('/');
 
-const crc32: ((data: Uint8Array) => number) | undefined = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
 
 // Callback fs wrapped by hand: fs/promises costs several times more per call (stack.md §4).
 function open(p: Buffer): Promise<number> {

@@ -8,6 +8,7 @@
  * the pool's owner at the end, on error or on abort.
  */
 import { Worker } from 'node:worker_threads';
+import { fastCrc32Path } from './crc32.js';
 
 export const PGZIP_BLOCK_SIZE = 1024 * 1024;
 
@@ -21,7 +22,7 @@ export const PGZIP_BLOCK_SIZE = 1024 * 1024;
 // writes) instead. A block that mixes compressible and random data compresses well enough in the
 // probe and keeps its level. The output is a valid gzip member either way.
 //
-// Stored members are framed here, in place in the block (CRC-32 from zlib.crc32, a memmove per
+// Stored members are framed here, in place in the block (CRC-32 from crc32.ts's library, a memmove per
 // 64 KiB): no zlib stream, no allocation. Compressed members are copied back into the block. The
 // block (its capacity has room for the stored framing) then goes back to the main thread, which
 // reuses it: buffers created here and transferred to the main thread are not counted by its
@@ -60,7 +61,10 @@ const WORKER_CODE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const PROBE = 16 * 1024;
-const crc32 = typeof zlib.crc32 === 'function' ? zlib.crc32 : null;
+let crc32 = typeof zlib.crc32 === 'function' ? zlib.crc32 : null;
+try {
+  if (workerData.crc32Path) crc32 = require(workerData.crc32Path).crc32;
+} catch {}
 const hashTable = new Int32Array(1 << 12);
 const hist = new Uint32Array(256);
 /** Cheap estimate, no allocation: 4-byte repeats (what LZ77 finds) and order-0 entropy. */
@@ -207,7 +211,7 @@ export class GzipWorkerPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_CODE, { eval: true, workerData: { level: this.level } });
+    const worker = new Worker(WORKER_CODE, { eval: true, workerData: { level: this.level, crc32Path: fastCrc32Path } });
     liveWorkers++;
     const slot: Slot = { worker, busy: 0 };
     worker.on('message', (msg: { id: number; buf: ArrayBuffer; len: number; reuse: boolean }) => {

@@ -3,8 +3,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { crc32 as fastCrc32, fastCrc32Path } from '../../src/archive/crc32.js';
 import { TolerantGunzip } from '../../src/archive/gunzip.js';
+import { createArchiveStream } from '../../src/archive/index.js';
 import { storeInPlace } from '../../src/archive/pgzip.js';
+import { collect, tmpDir } from './archive-helpers.js';
 
 const KiB = 1024;
 
@@ -147,5 +152,29 @@ describe('TolerantGunzip, stored path (compression level none)', () => {
     expect(g.gzipError).toBeNull();
     expect(got).toBeLessThan(2 * data.length);
     expect(consumed).toBe(stream.length);
+  });
+});
+
+describe('CRC-32 of the stored members (the stored path above does not check it: zlib does here)', () => {
+  it('the fast CRC-32 loads here and agrees with zlib on every length', () => {
+    expect(fastCrc32Path).not.toBeNull();
+    const b = crypto.randomBytes(70_000);
+    for (const n of [0, 1, 7, 16, 63, 64, 65, 1000, 65535, 70_000]) expect(fastCrc32!(b.subarray(3, 3 + n)) >>> 0).toBe(crc32(b.subarray(3, 3 + n)) >>> 0);
+  });
+
+  it("the source's level-0 archive passes zlib's CRC and length checks", async () => {
+    const root = tmpDir('crc');
+    try {
+      fs.writeFileSync(path.join(root, 'big'), crypto.randomBytes(3 * 1024 * KiB + 5));
+      for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(root, `small${i}`), crypto.randomBytes(i * 100));
+      const gz = await collect(createArchiveStream({ root, level: 0 }));
+      expect(() => zlib.gunzipSync(gz)).not.toThrow();
+      // and a flipped data byte is caught by zlib through the CRC
+      const bad = Buffer.from(gz);
+      bad[gz.length >> 1] ^= 1;
+      expect(() => zlib.gunzipSync(bad)).toThrow(/check/);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
