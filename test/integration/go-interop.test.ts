@@ -9,7 +9,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ECHO_SERVER, startNode, startPanel, tmpDir, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
 import { snapshot } from '../helpers/tree.js';
-import { sha256hex, tarGz, transferJwt } from '../helpers/wire.js';
+import { sha256hex, storedGz, tarBytes, tarGz, transferJwt, type TarEntry } from '../helpers/wire.js';
 
 /**
  * Interoperability with the Go daemon, both directions, with hand-written peers that follow
@@ -28,13 +28,19 @@ describe('Go-shaped peers', () => {
     await tp?.close();
   });
 
-  it('receives from a Go-shaped source: no directory entries, chunked body, no X-Transfer-Size, 60-hex boundary', async () => {
+  const forms: [string, (entries: TarEntry[]) => Promise<Buffer>][] = [
+    ['deflate', tarGz],
+    // what Go's pgzip writes at compression_level none: stored blocks, sync-flush markers; taken by
+    // the destination's own stored-block parser, not zlib
+    ['stored blocks (level none)', async (entries) => storedGz(await tarBytes(entries))],
+  ];
+  for (const [form, makeArchive] of forms) it(`receives from a Go-shaped source (${form}): no directory entries, chunked body, no X-Transfer-Size, 60-hex boundary`, async () => {
     const s = await tp.panel.admin.createServer({ node_id: node.id, ...ECHO_SERVER, skip_egg_scripts: true, create_on_node: false });
     // The Panel has no pending transfer row here; make its success endpoint accept the report.
     await tp.panel.admin.raw('POST', '/admin/api/faults', { path: `/servers/${s.uuid}/transfer/success$`, status: 204, count: 1 });
-    const big = randomBytes(300_000);
+    const big = randomBytes(1_500_000);
     // Go's archive/tar writes only regular files, named by relative path, lexical order.
-    const archive = await tarGz([
+    const archive = await makeArchive([
       { name: 'a/b/deep.txt', content: 'deep' },
       { name: 'big.bin', content: big },
       { name: 'server.properties', content: 'motd=go\n', mode: 0o600 },

@@ -9,7 +9,7 @@ import {
   type TestNode,
   type TestPanel,
 } from '../helpers/harness.js';
-import { multipart, postTransfer, sha256hex, tarGz, transferJwt } from '../helpers/wire.js';
+import { multipart, postTransfer, sha256hex, storedGz, tarBytes, tarGz, transferJwt } from '../helpers/wire.js';
 
 /** Every row of contract D4, sent straight to a destination daemon. */
 describe('POST /api/transfers errors (D4)', () => {
@@ -145,6 +145,12 @@ describe('POST /api/transfers errors (D4)', () => {
     ['checksum mismatch', async () => {
       const archive = await tarGz([{ name: 'a', content: 'x' }]);
       return multipart([{ name: 'archive', filename: 'archive.tar.gz', data: archive }, { name: 'checksum', data: sha256hex(Buffer.from('other')) }]);
+    }, 'CHECKSUM_MISMATCH'],
+    ['one flipped byte in a stored (level none) stream: its CRC-32 is not checked, the SHA-256 is', async () => {
+      const good = storedGz(await tarBytes([{ name: 'big', content: Buffer.alloc(300_000, 7) }]));
+      const data = Buffer.from(good);
+      data[150_000] ^= 1; // file data, inside a stored block
+      return multipart([{ name: 'archive', filename: 'archive.tar.gz', data }, { name: 'checksum', data: sha256hex(good) }]);
     }, 'CHECKSUM_MISMATCH'],
     ['not gzip', async () => {
       const data = Buffer.from('this is not gzip at all');
