@@ -385,27 +385,25 @@ async function main(): Promise<void> {
         log(`set ${ds.name}: ${ds.label} (${(ds.bytes / MiB).toFixed(0)} MiB, ${ds.files} files)`);
         execFileSync('sh', ['-c', 'tar -cf - . > /dev/null'], { cwd: ds.dir }); // warm the page cache
         const bl: Partial<Record<Baseline, number>> = {};
-        if (sink) {
-          for (const kind of Object.keys(PIPELINES) as Baseline[]) {
-            if (ds.name === 'c' && kind === 'none' && !args.compression.includes('none')) continue;
-            if (!kind.startsWith('none') && !args.compression.includes('default')) continue; // only the baselines this run compares to
-            if (kind === 'none + sha256' && (ds.name !== 'a' || !args.compression.includes('none'))) continue;
-            const times: number[] = [];
-            for (let i = 0; i < args.runs; i++) times.push(await baselineOnce(sink, ds, kind));
-            bl[kind] = median(times);
-            log(`  baseline ${kind}: ${times.map((t) => t.toFixed(2)).join(' ')} s`);
-            const label = {
-              'gzip -1': 'tar > gzip -1 > curl > gzip -d > tar -x',
-              'pigz -p 2 -1': 'tar > pigz -p 2 -1 > curl > pigz -d > tar -x',
-              none: 'tar > curl > tar -x',
-              'none + sha256': 'tar > tee openssl sha256 > curl > tee openssl sha256 > tar -x (not a target)',
-            }[kind];
-            base.push([ds.name, label, fmt(bl[kind], 2), fmt(ds.bytes / MiB / bl[kind]), times.map((t) => t.toFixed(2)).join(' ')]);
+        const kinds = sink
+          ? (Object.keys(PIPELINES) as Baseline[]).filter((kind) => {
+              if (ds.name === 'c' && kind === 'none' && !args.compression.includes('none')) return false;
+              if (!kind.startsWith('none') && !args.compression.includes('default')) return false; // only the baselines this run compares to
+              return kind !== 'none + sha256' || (ds.name === 'a' && args.compression.includes('none'));
+            })
+          : [];
+        // Rounds: each round runs every baseline once, then each of our modes once, so that both
+        // sides of every ratio see the machine in the same state (a baseline's time moved by 50 %
+        // with what ran just before it when all baseline runs came first).
+        const times = new Map<Baseline, number[]>(kinds.map((k) => [k, []]));
+        const ours = new Map<string, RunResult[]>(args.compression.map((m) => [m, []]));
+        for (let i = 0; i < args.runs; i++) {
+          for (const kind of kinds) {
+            const t = await baselineOnce(sink!, ds, kind);
+            times.get(kind)!.push(t);
+            log(`  baseline ${kind} run ${i + 1}: ${t.toFixed(2)} s`);
           }
-        }
-        for (const mode of args.compression) {
-          const results: RunResult[] = [];
-          for (let i = 0; i < args.runs; i++) {
+          for (const mode of args.compression) {
             const cfg = mode === 'none' ? { compression_level: 'none' } : {};
             // one retry: a run that fails (it did once, ECONNRESET during setup) is logged, not fatal
             const r = await transferOnce(tp, ds, cfg).catch((err: unknown) => {
@@ -413,8 +411,22 @@ async function main(): Promise<void> {
               return transferOnce(tp, ds, cfg);
             });
             log(`  ours ${mode} run ${i + 1}: ${r.wall.toFixed(2)} s, RSS ${r.rssA.toFixed(0)}/${r.rssB.toFixed(0)} MiB, CPU ${r.cpuA.toFixed(1)}/${r.cpuB.toFixed(1)} s`);
-            results.push(r);
+            ours.get(mode)!.push(r);
           }
+        }
+        for (const kind of kinds) {
+          const ts = times.get(kind)!;
+          bl[kind] = median(ts);
+          const label = {
+            'gzip -1': 'tar > gzip -1 > curl > gzip -d > tar -x',
+            'pigz -p 2 -1': 'tar > pigz -p 2 -1 > curl > pigz -d > tar -x',
+            none: 'tar > curl > tar -x',
+            'none + sha256': 'tar > tee openssl sha256 > curl > tee openssl sha256 > tar -x (not a target)',
+          }[kind];
+          base.push([ds.name, label, fmt(bl[kind], 2), fmt(ds.bytes / MiB / bl[kind]), ts.map((t) => t.toFixed(2)).join(' ')]);
+        }
+        for (const mode of args.compression) {
+          const results = ours.get(mode)!;
           const wall = median(results.map((r) => r.wall));
           const mibs = ds.bytes / MiB / wall;
           const ratio = (k: Baseline) => (bl[k] ? `${fmt(bl[k] / wall, 2)}x` : '-');
