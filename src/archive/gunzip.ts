@@ -327,7 +327,7 @@ export class TolerantGunzip extends Transform {
 
   /** A compressed block inside a stored stream: the rest of this member goes through zlib. */
   private toRaw(rest: Buffer): void {
-    const cb = this.pendingWrite;
+    const cb = this.pendingWrite!; // set by parse(), which called us
     const win = Buffer.concat(this.recent);
     this.recent = [];
     this.recentBytes = 0;
@@ -344,12 +344,9 @@ export class TolerantGunzip extends Transform {
     this.feedRaw(chunk, cb);
   }
 
-  private feedRaw(chunk: Buffer, cb: TransformCallback | null): void {
+  private feedRaw(chunk: Buffer, cb: TransformCallback): void {
     const z = this.z;
-    if (!z) {
-      cb?.();
-      return;
-    }
+    if (!z) return cb();
     this.fed += chunk.length;
     this.lastFed = chunk;
     z.write(chunk, () => {
@@ -371,16 +368,14 @@ export class TolerantGunzip extends Transform {
         this.mode = 'stored';
         this.step = 'trailer';
         this.lastFed = null;
-        if (cb) this.parse(tail, cb);
-        else this.parseSome(tail);
+        this.parse(tail, cb);
       };
       if (z.readableEnded) resume();
       else z.once('end', resume);
     });
   }
 
-  private release(cb: TransformCallback | null): void {
-    if (!cb) return;
+  private release(cb: TransformCallback): void {
     if (this.pendingWrite === cb) {
       this.pendingWrite = null;
       cb();

@@ -48,7 +48,6 @@ const SMALL_FILE = 256 * 1024;
 const SLICE_MS = 5;
 const SLASH = Buffer.from('/');
 
-
 // Callback fs wrapped by hand: fs/promises costs several times more per call (stack.md §4).
 function open(p: Buffer): Promise<number> {
   return new Promise((resolve, reject) =>
@@ -113,7 +112,8 @@ export class ArchiveProducer {
     this.capacity = blockCapacity(this.blockSize);
     const workers = Math.max(1, Math.floor(opts.workers ?? defaultWorkers()));
     // Level 0 frames stored members on this thread (a CRC-32 and a memmove per block): cheaper
-    // than a round trip to a worker. Without zlib.crc32 (Node < 20.15) a worker does it.
+    // than a round trip to a worker. Without a CRC-32 function (neither @node-rs/crc32 nor zlib.crc32,
+    // Node < 20.15) a worker does it.
     this.pool = level === 0 && crc32 ? null : new GzipWorkerPool(level, workers, (err) => this.fail(err));
     // one block being filled, two per worker compressing or queued, two with the consumer
     this.maxBlocks = (this.pool ? 2 * workers : 1) + 3;
