@@ -332,6 +332,32 @@ describe('abort', () => {
   });
 });
 
+describe('small files', () => {
+  it('writes them with synchronous calls but yields to the event loop while doing so', async () => {
+    const src = tmp('many-src');
+    for (let i = 0; i < 20_000; i++) fs.writeFileSync(path.join(src, `f${i}`), 'x'.repeat(i % 700));
+    // level 0 and one input buffer: the stored-block parser hands every file over at once, so
+    // without its own time slices the extraction would never let a timer or a socket in
+    const gz = await collect(createArchiveStream({ root: src, level: 0 }));
+    const d = tmp('many-dst');
+    // event-loop turns seen while files were being written (not the waits before the first one)
+    let written = 0;
+    const midway = new Set<number>();
+    let ticking = true;
+    const tick = (): void => {
+      if (written > 0 && written < 20_000) midway.add(written);
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const res = await extractBuf(gz, d, { onFileDone: () => written++ });
+    ticking = false;
+    expect(res.files).toBe(20_000);
+    expect(midway.size).toBeGreaterThan(5);
+    expect(fs.readFileSync(path.join(d, 'f699'), 'utf8')).toBe('x'.repeat(699));
+    expect(fs.statSync(path.join(d, 'f0')).size).toBe(0);
+  });
+});
+
 describe('throughput (informational)', () => {
   it('packs and extracts 64 MiB with workers 1 and 2', async () => {
     const src = tmp('tp');
