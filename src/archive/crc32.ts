@@ -12,17 +12,18 @@ export type Crc32 = (data: Uint8Array) => number;
 
 const require = createRequire(import.meta.url);
 
-/** Path a worker thread can require() for the fast CRC-32, or null when it does not load here. */
-export const fastCrc32Path: string | null = (() => {
-  try {
-    const p = require.resolve('@node-rs/crc32');
-    (require(p) as { crc32: Crc32 }).crc32(new Uint8Array(1));
-    return p;
-  } catch {
-    return null;
-  }
-})();
+let path: string | null = null;
+let fast: Crc32 | null = null;
+try {
+  path = require.resolve('@node-rs/crc32');
+  fast = (require(path) as { crc32: Crc32 }).crc32;
+  fast(new Uint8Array(1));
+} catch {
+  path = null;
+  fast = null;
+}
 
-export const crc32: Crc32 | undefined = fastCrc32Path
-  ? (require(fastCrc32Path) as { crc32: Crc32 }).crc32
-  : (zlib as { crc32?: Crc32 }).crc32;
+/** Path a worker thread can require() for the fast CRC-32, or null when it does not load here. */
+export const fastCrc32Path: string | null = path;
+
+export const crc32: Crc32 | undefined = fast ?? (zlib as { crc32?: Crc32 }).crc32;

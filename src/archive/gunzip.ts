@@ -361,10 +361,7 @@ export class TolerantGunzip extends Transform {
       const tail = this.lastFed!.subarray(this.lastFed!.length - leftover);
       const resume = (): void => {
         if (this.z !== z) return;
-        this.z = null;
-        z.removeAllListeners();
-        z.on('error', () => {});
-        z.destroy();
+        this.dropZlib();
         this.mode = 'stored';
         this.step = 'trailer';
         this.lastFed = null;
