@@ -21,6 +21,7 @@ import { type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { WingsError } from '../errors.js';
 import { TolerantGunzip } from './gunzip.js';
+import { SLICE_MS, yieldToLoop } from './slice.js';
 import { ByteReader, TarFormatError, paddingFor, readEntryHeader, type ParsedEntry } from './tar.js';
 
 export interface ExtractOptions {
@@ -42,8 +43,6 @@ export interface ExtractResult {
 }
 
 const SMALL_FILE = 256 * 1024;
-/** Longest run of synchronous small-file writes before the extraction yields to the event loop. */
-const SLICE_MS = 5;
 const WRITE_GATHER = 1024 * 1024;
 const MAX_PENDING_SYMLINKS = 1_000_000;
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } = fs.constants;
@@ -283,7 +282,7 @@ class Extractor {
       this.checkAbort();
       this.writeSmall(abs, name, body, mode, e.mtime);
       if (performance.now() - this.sliceStart >= SLICE_MS) {
-        await new Promise((resolve) => setImmediate(resolve)); // let the socket, the API and timers in
+        await yieldToLoop(); // let the socket, the API and timers in
         this.sliceStart = performance.now();
       }
       return;

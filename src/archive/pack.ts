@@ -18,6 +18,7 @@ import os from 'node:os';
 import { Readable } from 'node:stream';
 import { WingsError } from '../errors.js';
 import { crc32 } from './crc32.js';
+import { SLICE_MS, yieldToLoop } from './slice.js';
 import { GzipWorkerPool, PGZIP_BLOCK_SIZE, allocBlock, blockCapacity, storeInPlace } from './pgzip.js';
 import { END_OF_ARCHIVE, encodeHeader, paddingFor } from './tar.js';
 
@@ -44,8 +45,6 @@ export interface PackOptions {
 
 /** Files up to this size are read with synchronous calls. */
 const SMALL_FILE = 256 * 1024;
-/** Longest run of synchronous work before the walk yields to the event loop. */
-const SLICE_MS = 5;
 const SLASH = Buffer.from('/');
 
 // Callback fs wrapped by hand: fs/promises costs several times more per call (stack.md §4).
@@ -60,7 +59,6 @@ function read(fd: number, buf: Buffer, off: number, len: number, pos: number): P
 function close(fd: number): Promise<void> {
   return new Promise((resolve) => fs.close(fd, () => resolve()));
 }
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function isErrno(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === code;
