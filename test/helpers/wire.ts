@@ -17,29 +17,6 @@ export async function tarGz(entries: TarEntry[]): Promise<Buffer> {
   return zlib.gzipSync(await tarBytes(entries));
 }
 
-/**
- * `raw` as Go's pgzip writes it at NoCompression: one gzip member of stored deflate blocks of at
- * most 65,535 bytes, an empty stored block (sync flush) after every 1 MiB, an empty final block.
- */
-export function storedGz(raw: Buffer): Buffer {
-  const out: Buffer[] = [Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255])];
-  const block = (data: Buffer, final: boolean) => {
-    const n = data.length;
-    out.push(Buffer.from([final ? 1 : 0, n & 255, n >>> 8, ~n & 255, (~n >>> 8) & 255]), data);
-  };
-  for (let o = 0; o < raw.length; o += 1 << 20) {
-    const piece = raw.subarray(o, o + (1 << 20));
-    for (let p = 0; p < piece.length; p += 65535) block(piece.subarray(p, p + 65535), false);
-    block(Buffer.alloc(0), false);
-  }
-  block(Buffer.alloc(0), true);
-  const t = Buffer.alloc(8);
-  t.writeUInt32LE((zlib as unknown as { crc32(b: Buffer): number }).crc32(raw) >>> 0, 0);
-  t.writeUInt32LE(raw.length >>> 0, 4);
-  out.push(t);
-  return Buffer.concat(out);
-}
-
 /** An uncompressed tar built entry by entry. */
 export async function tarBytes(entries: TarEntry[]): Promise<Buffer> {
   const pack = tar.pack();

@@ -8,8 +8,9 @@ import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ECHO_SERVER, startNode, startPanel, tmpDir, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
+import { storedGz } from '../helpers/gzip.js';
 import { snapshot } from '../helpers/tree.js';
-import { sha256hex, storedGz, tarBytes, tarGz, transferJwt, type TarEntry } from '../helpers/wire.js';
+import { sha256hex, tarBytes, tarGz, transferJwt, type TarEntry } from '../helpers/wire.js';
 
 /**
  * Interoperability with the Go daemon, both directions, with hand-written peers that follow
@@ -27,6 +28,18 @@ describe('Go-shaped peers', () => {
     await node?.stop();
     await tp?.close();
   });
+
+  /** Listens `receiver` on a loopback port and asks the source to send server `uuid` there, as the Panel does. */
+  async function sendTo(receiver: net.Server, uuid: string, token: string): ReturnType<TestNode['api']> {
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+    const port = (receiver.address() as net.AddressInfo).port;
+    return node.api('POST', `/api/servers/${uuid}/transfer`, {
+      server_id: uuid,
+      url: `http://127.0.0.1:${port}/api/transfers`,
+      token,
+      server: { uuid, start_on_completion: false },
+    });
+  }
 
   const forms: [string, (entries: TarEntry[]) => Promise<Buffer>][] = [
     ['deflate', tarGz],
@@ -129,15 +142,8 @@ describe('Go-shaped peers', () => {
         });
       });
     });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
-    const port = (receiver.address() as net.AddressInfo).port;
     try {
-      const r = await node.api('POST', `/api/servers/${s.uuid}/transfer`, {
-        server_id: s.uuid,
-        url: `http://127.0.0.1:${port}/api/transfers`,
-        token: 'Bearer the-jwt-verbatim',
-        server: { uuid: s.uuid, start_on_completion: false },
-      });
+      const r = await sendTo(receiver, s.uuid, 'Bearer the-jwt-verbatim');
       expect(r.status).toBe(202);
       await waitFor(async () => (await node.api('GET', `/api/servers/${s.uuid}/transfer`)).status === 404, { what: 'source done' });
       expect(seen.authorization).toBe('Bearer the-jwt-verbatim');
@@ -192,15 +198,8 @@ describe('Go-shaped peers', () => {
       sock.pause(); // accepts, reads nothing
       sockets.push(sock);
     });
-    await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', () => r()));
-    const port = (stalled.address() as net.AddressInfo).port;
     try {
-      const r = await node.api('POST', `/api/servers/${s.uuid}/transfer`, {
-        server_id: s.uuid,
-        url: `http://127.0.0.1:${port}/api/transfers`,
-        token: 'Bearer x',
-        server: { uuid: s.uuid, start_on_completion: false },
-      });
+      const r = await sendTo(stalled, s.uuid, 'Bearer x');
       expect(r.status).toBe(202);
       expect((await node.api('POST', `/api/servers/${s.uuid}/commands`, { commands: ['x'] })).status).toBe(409); // locked
       await waitFor(async () => (await node.api('GET', `/api/servers/${s.uuid}/transfer`)).status === 404, { what: 'source gave up', timeoutMs: 10_000 });

@@ -9,7 +9,8 @@ import {
   type TestNode,
   type TestPanel,
 } from '../helpers/harness.js';
-import { multipart, postTransfer, sha256hex, storedGz, tarBytes, tarGz, transferJwt } from '../helpers/wire.js';
+import { storedGz } from '../helpers/gzip.js';
+import { multipart, postTransfer, sha256hex, tarBytes, tarGz, transferJwt } from '../helpers/wire.js';
 
 /** Every row of contract D4, sent straight to a destination daemon. */
 describe('POST /api/transfers errors (D4)', () => {

@@ -9,35 +9,16 @@ import { crc32 as fastCrc32, fastCrc32Path } from '../../src/archive/crc32.js';
 import { TolerantGunzip } from '../../src/archive/gunzip.js';
 import { createArchiveStream } from '../../src/archive/index.js';
 import { storeInPlace } from '../../src/archive/pgzip.js';
+import { gzipHeader, gzipTrailer, storedBlock, zlibCrc32 } from '../helpers/gzip.js';
 import { collect, tmpDir } from './archive-helpers.js';
 
 const KiB = 1024;
-
-function crc32(b: Uint8Array): number {
-  return (zlib as unknown as { crc32(b: Uint8Array): number }).crc32(b);
-}
 
 /** A gzip member of stored blocks, as the source writes it at compression level none. */
 function storedMember(data: Buffer): Buffer {
   const buf = Buffer.alloc(data.length + 10 + 5 * (Math.ceil(data.length / 65535) + 1) + 8);
   data.copy(buf);
-  return buf.subarray(0, storeInPlace(buf, data.length, crc32));
-}
-
-function storedBlock(data: Buffer, final: boolean): Buffer {
-  const h = Buffer.from([final ? 1 : 0, data.length & 255, data.length >>> 8, ~data.length & 255, (~data.length >>> 8) & 255]);
-  return Buffer.concat([h, data]);
-}
-
-function header(flags = 0, extra: Buffer[] = []): Buffer {
-  return Buffer.concat([Buffer.from([0x1f, 0x8b, 8, flags, 0, 0, 0, 0, 0, 3]), ...extra]);
-}
-
-function trailer(data: Buffer): Buffer {
-  const t = Buffer.alloc(8);
-  t.writeUInt32LE(crc32(data) >>> 0, 0);
-  t.writeUInt32LE(data.length >>> 0, 4);
-  return t;
+  return buf.subarray(0, storeInPlace(buf, data.length, zlibCrc32));
 }
 
 /** Runs `input` cut into pieces of `piece` bytes through the decoder. */
@@ -73,7 +54,7 @@ describe('TolerantGunzip, stored path (compression level none)', () => {
     const comment = Buffer.from('made by hand\0');
     const extra = Buffer.from([4, 0, 1, 2, 3, 4]);
     const body = data.subarray(0, 70_000);
-    const m = Buffer.concat([header(4 | 8 | 16 | 2, [extra, name, comment, Buffer.from([0xaa, 0xbb])]), storedBlock(body.subarray(0, 65535), false), storedBlock(body.subarray(65535), true), trailer(body)]);
+    const m = Buffer.concat([gzipHeader(4 | 8 | 16 | 2, [extra, name, comment, Buffer.from([0xaa, 0xbb])]), storedBlock(body.subarray(0, 65535), false), storedBlock(body.subarray(65535), true), gzipTrailer(body)]);
     const stream = Buffer.concat([m, Buffer.alloc(5000)]);
     for (const piece of [1, 11, 64 * KiB]) {
       const r = await decode(stream, piece);
@@ -89,7 +70,7 @@ describe('TolerantGunzip, stored path (compression level none)', () => {
     const head = text.subarray(0, 50_000);
     const tail = text.subarray(50_000);
     const deflated = zlib.deflateRawSync(tail, { dictionary: head.subarray(-32 * KiB) });
-    const mixed = Buffer.concat([header(), storedBlock(head, false), deflated, trailer(text)]);
+    const mixed = Buffer.concat([gzipHeader(), storedBlock(head, false), deflated, gzipTrailer(text)]);
     expect(zlib.gunzipSync(mixed).equals(text)).toBe(true);
     const stream = Buffer.concat([member, zlib.gzipSync(text), mixed, storedMember(data.subarray(0, 10))]);
     const want = Buffer.concat([data, text, text, data.subarray(0, 10)]);
@@ -113,13 +94,13 @@ describe('TolerantGunzip, stored path (compression level none)', () => {
   });
 
   const broken: [string, () => Buffer, RegExp][] = [
-    ['bad stored lengths', () => Buffer.concat([header(), Buffer.from([1, 10, 0, 0, 0]), Buffer.alloc(10), trailer(Buffer.alloc(10))]), /stored block lengths/],
-    ['wrong length in the trailer', () => Buffer.concat([header(), storedBlock(Buffer.alloc(10), true), trailer(Buffer.alloc(11))]), /length check/],
+    ['bad stored lengths', () => Buffer.concat([gzipHeader(), Buffer.from([1, 10, 0, 0, 0]), Buffer.alloc(10), gzipTrailer(Buffer.alloc(10))]), /stored block lengths/],
+    ['wrong length in the trailer', () => Buffer.concat([gzipHeader(), storedBlock(Buffer.alloc(10), true), gzipTrailer(Buffer.alloc(11))]), /length check/],
     ['truncated inside a block', () => member.subarray(0, 100_000), /unexpected end/],
     ['truncated inside the trailer', () => member.subarray(0, member.length - 3), /unexpected end/],
     ['truncated inside a compressed block of a stored stream', () => {
       const d = zlib.deflateRawSync(Buffer.from('x'.repeat(50_000) + crypto.randomBytes(5000).toString('hex')));
-      return Buffer.concat([header(), storedBlock(Buffer.alloc(100), false), d.subarray(0, d.length - 100)]);
+      return Buffer.concat([gzipHeader(), storedBlock(Buffer.alloc(100), false), d.subarray(0, d.length - 100)]);
     }, /unexpected end/],
     ['non-zero bytes after the last member', () => Buffer.concat([member, Buffer.from('not gzip')]), /header check/],
     ['non-zero bytes after zero padding', () => Buffer.concat([member, Buffer.alloc(100), Buffer.from([1])]), /compression method/],
@@ -159,7 +140,7 @@ describe('CRC-32 of the stored members (the stored path above does not check it:
   it('the fast CRC-32 loads here and agrees with zlib on every length', () => {
     expect(fastCrc32Path).not.toBeNull();
     const b = crypto.randomBytes(70_000);
-    for (const n of [0, 1, 7, 16, 63, 64, 65, 1000, 65535, 70_000]) expect(fastCrc32!(b.subarray(3, 3 + n)) >>> 0).toBe(crc32(b.subarray(3, 3 + n)) >>> 0);
+    for (const n of [0, 1, 7, 16, 63, 64, 65, 1000, 65535, 70_000]) expect(fastCrc32!(b.subarray(3, 3 + n)) >>> 0).toBe(zlibCrc32(b.subarray(3, 3 + n)));
   });
 
   it("the source's level-0 archive passes zlib's CRC and length checks", async () => {
