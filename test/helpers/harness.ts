@@ -170,6 +170,14 @@ export class TestNode {
     }
   }
 
+  /**
+   * Waits until the daemon's log holds `text`. The daemon logs asynchronously (pino, sync: false),
+   * so a line can reach the file after an HTTP answer that the same code path produced later.
+   */
+  async waitForLog(text: string, timeoutMs = 5000): Promise<void> {
+    await waitFor(() => this.log().includes(text), { what: `log line ${JSON.stringify(text)}`, timeoutMs });
+  }
+
   /** Graceful stop (SIGTERM) and wait for the exit. */
   async stop(): Promise<number | null> {
     if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return this.child?.exitCode ?? null;

@@ -203,7 +203,7 @@ describe('Go-shaped peers', () => {
       expect(r.status).toBe(202);
       expect((await node.api('POST', `/api/servers/${s.uuid}/commands`, { commands: ['x'] })).status).toBe(409); // locked
       await waitFor(async () => (await node.api('GET', `/api/servers/${s.uuid}/transfer`)).status === 404, { what: 'source gave up', timeoutMs: 10_000 });
-      expect(node.log()).toContain('Transfer failed: No data moved for 1 seconds.');
+      await node.waitForLog('Transfer failed: No data moved for 1 seconds.');
       await tp.panel.waitForCall(new RegExp(`/servers/${s.uuid}/transfer/failure$`), { timeoutMs: 5000 });
       // unlocked: a stopped server now answers 502 to commands, not 409
       expect((await node.api('POST', `/api/servers/${s.uuid}/commands`, { commands: ['x'] })).status).toBe(502);

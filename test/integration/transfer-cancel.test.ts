@@ -133,8 +133,11 @@ describe.each(environments)('cancelling transfers from either side (D3) and dele
     expect(r.status).toBe(202);
     expect((await b.api('DELETE', `/api/transfers/${uuid}`)).status).toBe(409);
     await expectCleanEnd(uuid, snap);
-    const log = fs.readFileSync(path.join(a.root, 'log', 'wings.log'), 'utf8');
-    expect(log).toContain('The transfer was cancelled on the destination.');
+    // logs are written asynchronously: the line may land after the terminal state is visible
+    await waitFor(() => fs.readFileSync(path.join(a.root, 'log', 'wings.log'), 'utf8').includes('The transfer was cancelled on the destination.'), {
+      what: 'the reason in the source log',
+      timeoutMs: 5000,
+    });
   });
 
   it('deleting the server on the source mid-stream cancels the transfer and leaves the destination clean', async () => {

@@ -66,7 +66,7 @@ describe('a daemon killed mid-transfer (SIGKILL) and restarted', () => {
     // Boot recovery: the partial data is gone, the marker is dropped, the Panel was told (again).
     expect(fs.existsSync(b.serverDir(uuid))).toBe(false);
     expect(markers(b, 'incoming')).toEqual([]);
-    expect(b.log()).toContain('incoming transfer died with the daemon');
+    await b.waitForLog('incoming transfer died with the daemon');
     expect((await b.api('GET', `/api/servers/${uuid}`)).status).toBe(404);
     // The source can start the server again.
     expect((await a.api('POST', `/api/servers/${uuid}/power`, { action: 'start' })).status).toBe(202);
@@ -88,7 +88,7 @@ describe('a daemon killed mid-transfer (SIGKILL) and restarted', () => {
     expect(markers(a, 'outgoing')).toEqual([`${uuid}.json`]);
     await a.start();
     expect(markers(a, 'outgoing')).toEqual([]);
-    expect(a.log()).toContain('outgoing transfer died with the daemon');
+    await a.waitForLog('outgoing transfer died with the daemon');
     const failuresAfter = (await tp.panel.admin.calls({ path: `/servers/${uuid}/transfer/failure` })).length;
     expect(failuresAfter).toBeGreaterThanOrEqual(failuresBefore + 2); // the destination's and the restarted source's
     expect((await a.api('POST', `/api/servers/${uuid}/power`, { action: 'start' })).status).toBe(202);
