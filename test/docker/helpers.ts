@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { chown, mkdir, mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
+import { chown, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import Dockerode from 'dockerode';
 import { pino } from 'pino';
@@ -11,6 +10,7 @@ import {
   type ProcessConfiguration,
   type ServerSettings,
 } from '../../src/server/configuration.js';
+import { tmpDir } from '../helpers/tmp.js';
 
 export const TEST_IMAGE = 'wings-ts/busybox:latest';
 
@@ -61,7 +61,7 @@ export interface HarnessOptions {
 }
 
 export async function makeRoot(): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), 'wings-ts-docker-'));
+  return tmpDir('wings-ts-docker-');
 }
 
 export async function makeHarness(o: HarnessOptions): Promise<Harness> {

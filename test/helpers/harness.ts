@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
@@ -9,15 +8,14 @@ import { parse, stringify } from 'yaml';
 import { deepMerge } from '../../src/config/load.js';
 import { freePort, loopbackNodeConfig } from '../../src/demo/nodes.js';
 import { startPanelLite, type PanelLite } from '../../src/panel/lite/index.js';
+import { tmpDir } from './tmp.js';
 
 export { freePort };
+export { tmpDir };
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const WINGS_BIN = path.join(REPO, 'bin/wings.js');
 
-export function tmpDir(prefix = 'wings-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
 
 export async function waitFor<T>(
   fn: () => T | Promise<T>,

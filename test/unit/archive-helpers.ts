@@ -1,15 +1,14 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { liveGzipWorkers } from '../../src/archive/index.js';
+import { tmpDir as harnessTmpDir } from '../helpers/tmp.js';
 
 export function tmpDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `wings-archive-${prefix}-`));
+  return harnessTmpDir(`wings-archive-${prefix}-`);
 }
 
 export async function collect(stream: Readable, ...more: NodeJS.ReadWriteStream[]): Promise<Buffer> {
