@@ -58,6 +58,8 @@ describe('transfer events on the console websocket', () => {
     const dst = await destinationSocket(uuid);
     await src.waitFor((e) => e.event === 'deleted', 'source deleted event', 30_000);
     await dst.waitFor((e) => e.event === 'transfer.status' && e.args?.[0] === 'completed', 'destination completed', 30_000);
+    // the compat name is a frame of its own, sent right after: wait for it too, not just the first
+    await dst.waitFor((e) => e.event === 'transfer status' && e.args?.[0] === 'success', 'destination compat success');
 
     expect(src.named('transfer.status')).toEqual(['pending', 'processing', 'completed']);
     expect(src.named('transfer status')).toEqual(['processing', 'completed']);
