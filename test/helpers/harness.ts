@@ -10,12 +10,10 @@ import { freePort, loopbackNodeConfig } from '../../src/demo/nodes.js';
 import { startPanelLite, type PanelLite } from '../../src/panel/lite/index.js';
 import { tmpDir } from './tmp.js';
 
-export { freePort };
-export { tmpDir };
+export { freePort, tmpDir };
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const WINGS_BIN = path.join(REPO, 'bin/wings.js');
-
 
 export async function waitFor<T>(
   fn: () => T | Promise<T>,
@@ -61,6 +59,14 @@ export async function http<T = any>(
     parsed = text ? JSON.parse(text) : null;
   } catch {}
   return { status: res.statusCode, headers: res.headers, body: parsed as T, text };
+}
+
+function readIfExists(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 export interface TestPanel {
@@ -161,19 +167,17 @@ export class TestNode {
   }
 
   log(): string {
-    try {
-      return fs.readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
+    return readIfExists(this.logFile);
   }
 
   /**
-   * Waits until the daemon's log holds `text`. The daemon logs asynchronously (pino, sync: false),
-   * so a line can reach the file after an HTTP answer that the same code path produced later.
+   * Waits until the daemon's log holds `text`: its standard output, or the file it writes in
+   * `system.log_directory` (`wings.log`). The daemon logs asynchronously (pino, sync: false), so a
+   * line can reach the file after an HTTP answer that the same code path produced later.
    */
-  async waitForLog(text: string, timeoutMs = 5000): Promise<void> {
-    await waitFor(() => this.log().includes(text), { what: `log line ${JSON.stringify(text)}`, timeoutMs });
+  async waitForLog(text: string, { from = 'stdout', timeoutMs = 5000 }: { from?: 'stdout' | 'wings.log'; timeoutMs?: number } = {}): Promise<void> {
+    const read = from === 'stdout' ? () => this.log() : () => readIfExists(path.join(this.root, 'log', 'wings.log'));
+    await waitFor(() => read().includes(text), { what: `${from} line ${JSON.stringify(text)}`, timeoutMs });
   }
 
   /** Graceful stop (SIGTERM) and wait for the exit. */

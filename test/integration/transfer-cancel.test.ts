@@ -133,11 +133,7 @@ describe.each(environments)('cancelling transfers from either side (D3) and dele
     expect(r.status).toBe(202);
     expect((await b.api('DELETE', `/api/transfers/${uuid}`)).status).toBe(409);
     await expectCleanEnd(uuid, snap);
-    // logs are written asynchronously: the line may land after the terminal state is visible
-    await waitFor(() => fs.readFileSync(path.join(a.root, 'log', 'wings.log'), 'utf8').includes('The transfer was cancelled on the destination.'), {
-      what: 'the reason in the source log',
-      timeoutMs: 5000,
-    });
+    await a.waitForLog('The transfer was cancelled on the destination.', { from: 'wings.log' });
   });
 
   it('deleting the server on the source mid-stream cancels the transfer and leaves the destination clean', async () => {

@@ -4,25 +4,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createArchiveStream, extractArchive } from '../../src/archive/index.js';
 import { WingsError } from '../../src/errors.js';
 import { collect, craft, craftTar, slowReadable, snapshot, tmpDir, waitForNoWorkers, type CraftEntry } from './archive-helpers.js';
 
 const MiB = 1024 * 1024;
-const dirs: string[] = [];
-function tmp(prefix: string): string {
-  const d = tmpDir(prefix);
-  dirs.push(d);
-  return d;
-}
-afterAll(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
 
 /** base/dst is the extraction root, base/outside must stay empty, base must hold nothing else. */
 function sandbox(): { base: string; dst: string; outside: string; clean: () => void } {
-  const base = tmp('sbx');
+  const base = tmpDir('sbx');
   const dst = path.join(base, 'dst');
   const outside = path.join(base, 'outside');
   fs.mkdirSync(outside);
@@ -134,7 +125,7 @@ describe('extraction safety', () => {
   });
 
   it('refuses a non-empty destination', async () => {
-    const d = tmp('nonempty');
+    const d = tmpDir('nonempty');
     fs.writeFileSync(path.join(d, 'x'), '');
     await expect(extractBuf(await craft([file('a')]), d)).rejects.toMatchObject({ code: 'CONFLICT' });
   });
@@ -142,26 +133,26 @@ describe('extraction safety', () => {
 
 describe('damaged input', () => {
   it('not gzip => BAD_ARCHIVE', async () => {
-    await expect(extractBuf(Buffer.from('this is not gzip at all, not even close'), tmp('ng'))).rejects.toMatchObject({
+    await expect(extractBuf(Buffer.from('this is not gzip at all, not even close'), tmpDir('ng'))).rejects.toMatchObject({
       code: 'BAD_ARCHIVE',
       message: expect.stringMatching(/gzip/),
     });
   });
 
   it('empty input => BAD_ARCHIVE', async () => {
-    await expect(extractBuf(Buffer.alloc(0), tmp('empty'))).rejects.toMatchObject({ code: 'BAD_ARCHIVE' });
+    await expect(extractBuf(Buffer.alloc(0), tmpDir('empty'))).rejects.toMatchObject({ code: 'BAD_ARCHIVE' });
   });
 
   it('truncated gzip => BAD_ARCHIVE', async () => {
     const gz = await craft([file('a', crypto.randomBytes(100_000).toString('hex'))]);
-    await expect(extractBuf(gz.subarray(0, gz.length - 100), tmp('tg'))).rejects.toMatchObject({ code: 'BAD_ARCHIVE' });
+    await expect(extractBuf(gz.subarray(0, gz.length - 100), tmpDir('tg'))).rejects.toMatchObject({ code: 'BAD_ARCHIVE' });
   });
 
   it('truncated tar inside a valid gzip => BAD_ARCHIVE (mid-entry and at an entry boundary)', async () => {
     const raw = await craftTar([file('a', 'y'.repeat(5000)), file('b', 'z')]);
-    await expect(extractBuf(zlib.gzipSync(raw.subarray(0, 3000)), tmp('tt1'))).rejects.toMatchObject({ code: 'BAD_ARCHIVE' });
+    await expect(extractBuf(zlib.gzipSync(raw.subarray(0, 3000)), tmpDir('tt1'))).rejects.toMatchObject({ code: 'BAD_ARCHIVE' });
     // cut right after the first entry: no end-of-archive marker
-    await expect(extractBuf(zlib.gzipSync(raw.subarray(0, 512 + 5120)), tmp('tt2'))).rejects.toMatchObject({
+    await expect(extractBuf(zlib.gzipSync(raw.subarray(0, 512 + 5120)), tmpDir('tt2'))).rejects.toMatchObject({
       code: 'BAD_ARCHIVE',
       message: expect.stringMatching(/end-of-archive/),
     });
@@ -170,7 +161,7 @@ describe('damaged input', () => {
   it('corrupt header checksum => BAD_ARCHIVE', async () => {
     const raw = await craftTar([file('a', 'hello')]);
     raw[0] ^= 0x20;
-    await expect(extractBuf(zlib.gzipSync(raw), tmp('ck'))).rejects.toMatchObject({ code: 'BAD_ARCHIVE', message: expect.stringMatching(/checksum/) });
+    await expect(extractBuf(zlib.gzipSync(raw), tmpDir('ck'))).rejects.toMatchObject({ code: 'BAD_ARCHIVE', message: expect.stringMatching(/checksum/) });
   });
 
   it('drains garbage after the end marker (inside the gzip stream) and zero padding after the gzip stream', async () => {
@@ -181,7 +172,7 @@ describe('damaged input', () => {
     for (const gz of [inside, zeros]) {
       let consumed = 0;
       const src = slowReadable(gz, 50_000, (n) => (consumed += n));
-      const d = tmp('garbage');
+      const d = tmpDir('garbage');
       expect(await extractArchive(src, { root: d })).toEqual({ files: 1, bytes: 5 });
       expect(consumed).toBe(gz.length); // the caller's hash sees every byte
       expect(fs.readFileSync(path.join(d, 'a'), 'utf8')).toBe('hello');
@@ -191,11 +182,11 @@ describe('damaged input', () => {
   it('non-zero bytes after the last gzip member are BAD_ARCHIVE (Node zlib limitation, documented)', async () => {
     const raw = await craftTar([file('a', 'hello')]);
     const gz = Buffer.concat([zlib.gzipSync(raw), Buffer.from('not gzip')]);
-    await expect(extractBuf(gz, tmp('after'))).rejects.toMatchObject({ code: 'BAD_ARCHIVE' });
+    await expect(extractBuf(gz, tmpDir('after'))).rejects.toMatchObject({ code: 'BAD_ARCHIVE' });
   });
 
   it('reads archives written by GNU tar (gnu format long names) and tar-stream (pax)', async () => {
-    const src = tmp('gnusrc');
+    const src = tmpDir('gnusrc');
     const long = 'n'.repeat(150);
     fs.mkdirSync(path.join(src, 'sub'));
     fs.writeFileSync(path.join(src, 'sub', long), 'long');
@@ -205,11 +196,11 @@ describe('damaged input', () => {
         execFile('tar', ['--format=gnu', '-C', src, '-cf', '-', '.'], { encoding: 'buffer', maxBuffer: 1e8 }, (e, out) => (e ? reject(e) : resolve(out)));
       }),
     );
-    const d = tmp('gnudst');
+    const d = tmpDir('gnudst');
     expect(await extractBuf(gz, d)).toEqual({ files: 1, bytes: 4 });
     expect(fs.readFileSync(path.join(d, 'sub', long), 'utf8')).toBe('long');
     expect(fs.readlinkSync(path.join(d, 'sub', 'lnk'))).toBe('t'.repeat(120));
-    const d2 = tmp('tsdst');
+    const d2 = tmpDir('tsdst');
     await extractBuf(await craft([file('p'.repeat(200) + '/ü', 'u')]), d2);
     expect(fs.readFileSync(path.join(d2, 'p'.repeat(200), 'ü'), 'utf8')).toBe('u');
   });
@@ -246,7 +237,7 @@ describe('quota', () => {
   it('a 200 MiB gzip bomb with maxBytes 10 MiB fails DISK_FULL quickly, at most 10 MiB written', async () => {
     const gz = await bomb([{ name: 'bomb', size: 200 * MiB }]);
     expect(gz.length).toBeLessThan(2 * MiB);
-    const d = tmp('bomb');
+    const d = tmpDir('bomb');
     const t0 = Date.now();
     await expect(extractBuf(gz, d, { maxBytes: 10 * MiB })).rejects.toMatchObject({ code: 'DISK_FULL' });
     expect(Date.now() - t0).toBeLessThan(2000);
@@ -256,7 +247,7 @@ describe('quota', () => {
 
   it('many files: fails as soon as the total would pass maxBytes', async () => {
     const gz = await bomb(Array.from({ length: 40 }, (_, i) => ({ name: `f${String(i).padStart(2, '0')}`, size: MiB / 2 + 1 })));
-    const d = tmp('bomb2');
+    const d = tmpDir('bomb2');
     await expect(extractBuf(gz, d, { maxBytes: 10 * MiB })).rejects.toMatchObject({ code: 'DISK_FULL' });
     const written = [...snapshot(d).values()].reduce((a, n) => a + (n.size ?? 0), 0);
     expect(written).toBeLessThanOrEqual(10 * MiB);
@@ -266,7 +257,7 @@ describe('quota', () => {
 
 describe('abort', () => {
   function bigTree(): string {
-    const src = tmp('abort-src');
+    const src = tmpDir('abort-src');
     fs.writeFileSync(path.join(src, 'a.bin'), crypto.randomBytes(32 * MiB));
     for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(src, `s${i}`), crypto.randomBytes(1000));
     return src;
@@ -297,7 +288,7 @@ describe('abort', () => {
   it('an already-aborted signal destroys the stream at once', async () => {
     const ac = new AbortController();
     ac.abort(new Error('early'));
-    await expect(collect(createArchiveStream({ root: tmp('ea'), level: 1, signal: ac.signal }))).rejects.toThrow('early');
+    await expect(collect(createArchiveStream({ root: tmpDir('ea'), level: 1, signal: ac.signal }))).rejects.toThrow('early');
     expect(await waitForNoWorkers()).toBe(0);
   });
 
@@ -307,7 +298,7 @@ describe('abort', () => {
     const ac = new AbortController();
     const reason = new Error('stop extracting');
     let written = 0;
-    const d = tmp('abort-dst');
+    const d = tmpDir('abort-dst');
     const t0 = Date.now();
     const p = extractArchive(slowReadable(gz, 256 * 1024), {
       root: d,
@@ -326,7 +317,7 @@ describe('abort', () => {
     const gz = await collect(createArchiveStream({ root: bigTree(), level: 0, workers: 1 }));
     const ac = new AbortController();
     setTimeout(() => ac.abort(undefined), 20);
-    const err = await extractArchive(slowReadable(gz, 64 * 1024), { root: tmp('ab2'), signal: ac.signal }).catch((e: unknown) => e);
+    const err = await extractArchive(slowReadable(gz, 64 * 1024), { root: tmpDir('ab2'), signal: ac.signal }).catch((e: unknown) => e);
     // AbortController.abort() without a reason gives a DOMException AbortError (an Error): passed through
     expect((err as Error).name).toBe('AbortError');
   });
@@ -334,12 +325,12 @@ describe('abort', () => {
 
 describe('small files', () => {
   it('writes them with synchronous calls but yields to the event loop while doing so', async () => {
-    const src = tmp('many-src');
+    const src = tmpDir('many-src');
     for (let i = 0; i < 20_000; i++) fs.writeFileSync(path.join(src, `f${i}`), 'x'.repeat(i % 700));
     // level 0 and one input buffer: the stored-block parser hands every file over at once, so
     // without its own time slices the extraction would never let a timer or a socket in
     const gz = await collect(createArchiveStream({ root: src, level: 0 }));
-    const d = tmp('many-dst');
+    const d = tmpDir('many-dst');
     // event-loop turns seen while files were being written (not the waits before the first one)
     let written = 0;
     const midway = new Set<number>();
@@ -360,7 +351,7 @@ describe('small files', () => {
 
 describe('throughput (informational)', () => {
   it('packs and extracts 64 MiB with workers 1 and 2', async () => {
-    const src = tmp('tp');
+    const src = tmpDir('tp');
     // half random, half text-like: compresses to about 0.5, like game-server data
     const text = Buffer.from(Array.from({ length: 20000 }, (_, i) => `line ${i} player${i % 97} pos=${(i * 7919) % 10007}\n`).join(''));
     const parts: Buffer[] = [];
@@ -375,7 +366,7 @@ describe('throughput (informational)', () => {
       const t0 = performance.now();
       const gz = await collect(createArchiveStream({ root: src, level: 1, workers }));
       const t1 = performance.now();
-      const d = tmp('tpd');
+      const d = tmpDir('tpd');
       await extractBuf(gz, d);
       const t2 = performance.now();
       console.log(

@@ -2,20 +2,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ArchiveProducer, createArchiveStream } from '../../src/archive/index.js';
 import { collect, tmpDir, waitForNoWorkers } from './archive-helpers.js';
 
 const MiB = 1024 * 1024;
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
 
 /** Random and text files of sizes around the block size and the small-file limit. */
 function tree(): string {
   const root = tmpDir('producer');
-  dirs.push(root);
   fs.mkdirSync(path.join(root, 'd/e'), { recursive: true });
   fs.writeFileSync(path.join(root, 'random.bin'), crypto.randomBytes(5 * MiB + 123));
   fs.writeFileSync(path.join(root, 'exact-block.bin'), crypto.randomBytes(MiB));
@@ -112,7 +107,6 @@ describe('ArchiveProducer', () => {
 describe('ArchiveProducer on many small files', () => {
   it('yields to the event loop during a long synchronous walk', async () => {
     const root = tmpDir('producer-many');
-    dirs.push(root);
     for (let i = 0; i < 20_000; i++) fs.writeFileSync(path.join(root, `f${i}`), '');
     // one block for the whole archive (~10 MiB of headers): no member is handed over before the
     // walk ends, so only the walk's own time slices let the event loop turn meanwhile

@@ -18,15 +18,6 @@ import {
 import { collect, snapshot, tmpDir, waitForNoWorkers } from './archive-helpers.js';
 
 const MiB = 1024 * 1024;
-const dirs: string[] = [];
-function tmp(prefix: string): string {
-  const d = tmpDir(prefix);
-  dirs.push(d);
-  return d;
-}
-afterAll(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
 
 const NL_NAME = 'sp ace ü 日本\nnl.txt';
 const BAD_UTF8 = Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe, 0x2e, 0x62, 0x69, 0x6e]); // "bad\xff\xfe.bin"
@@ -84,7 +75,7 @@ function expectSameTree(src: string, dst: string): void {
 describe('pack + extract round trip', () => {
   for (const workers of [2, 1]) {
     it(`preserves every fidelity rule (workers=${workers})`, async () => {
-      const src = tmp('src');
+      const src = tmpDir('src');
       buildTree(src);
       let bytes = 0;
       let files = 0;
@@ -96,7 +87,7 @@ describe('pack + extract round trip', () => {
 
       if (workers === 2) {
         // GNU tar reads the multi-member archive without a warning
-        const file = path.join(tmp('gz'), 'a.tar.gz');
+        const file = path.join(tmpDir('gz'), 'a.tar.gz');
         fs.writeFileSync(file, gz);
         const r = spawnSync('tar', ['-tzvf', file, '--full-time'], { encoding: 'latin1' });
         expect(r.stderr).toBe('');
@@ -107,12 +98,12 @@ describe('pack + extract round trip', () => {
         expect(r.stdout).toContain('dangling -> nowhere/at/all');
         expect(r.stdout).toContain('f'.repeat(100) + '.txt');
         // and extracts to the same tree
-        const gnu = tmp('gnu');
+        const gnu = tmpDir('gnu');
         execFileSync('tar', ['-xzf', file, '-C', gnu, '--warning=no-timestamp']);
         expect(snapshot(gnu).get(BAD_UTF8.toString('latin1'))?.type).toBe('file');
       }
 
-      const dst = path.join(tmp('dst'), 'root'); // absent: created
+      const dst = path.join(tmpDir('dst'), 'root'); // absent: created
       let xbytes = 0;
       const res = await extractArchive(Readable.from([gz]), { root: dst, onFileBytes: (n) => (xbytes += n) });
       expect(res).toEqual({ files: 12, bytes });
@@ -133,11 +124,11 @@ describe('pack + extract round trip', () => {
   }
 
   it('walks depth-first in bytewise lexical order with names relative to root', async () => {
-    const src = tmp('order');
+    const src = tmpDir('order');
     for (const d of ['b', 'a', 'a/z', 'a/B']) fs.mkdirSync(path.join(src, d));
     for (const f of ['c', 'a/z/1', 'a/0', 'A']) fs.writeFileSync(path.join(src, f), f);
     const tarBytes = zlib.gunzipSync(await collect(createArchiveStream({ root: src, level: 6, workers: 1 })));
-    const f = path.join(tmp('lst'), 'x.tar');
+    const f = path.join(tmpDir('lst'), 'x.tar');
     fs.writeFileSync(f, tarBytes);
     expect(execFileSync('tar', ['-tf', f], { encoding: 'utf8' }).trim().split('\n')).toEqual([
       'A',
@@ -152,17 +143,17 @@ describe('pack + extract round trip', () => {
   });
 
   it('level 0 is still a gzip stream', async () => {
-    const src = tmp('l0');
+    const src = tmpDir('l0');
     fs.writeFileSync(path.join(src, 'x'), Buffer.alloc(100_000, 1));
     const gz = await collect(createArchiveStream({ root: src, level: 0 }));
     expect(gz[0]).toBe(0x1f);
     expect(gz.length).toBeGreaterThan(100_000);
-    const dst = tmp('l0d');
+    const dst = tmpDir('l0d');
     expect(await extractArchive(Readable.from([gz]), { root: dst })).toEqual({ files: 1, bytes: 100_000 });
   });
 
   it('skips and reports FIFOs and unix sockets', async () => {
-    const src = tmp('special');
+    const src = tmpDir('special');
     fs.writeFileSync(path.join(src, 'keep'), 'k');
     execFileSync('mkfifo', [path.join(src, 'fifo')]);
     const server = net.createServer();
@@ -174,7 +165,7 @@ describe('pack + extract round trip', () => {
         ['fifo', 'fifo'],
         ['sock', 'socket'],
       ]);
-      const dst = tmp('special-dst');
+      const dst = tmpDir('special-dst');
       await extractArchive(Readable.from([gz]), { root: dst });
       expect(fs.readdirSync(dst)).toEqual(['keep']);
     } finally {
@@ -183,7 +174,7 @@ describe('pack + extract round trip', () => {
   });
 
   it('fails clearly when a file changes size while it is read', async () => {
-    const src = tmp('grow');
+    const src = tmpDir('grow');
     const f = path.join(src, 'log');
     fs.writeFileSync(f, Buffer.alloc(3 * MiB, 1));
     const stream = createArchiveStream({
