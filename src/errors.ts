@@ -1,8 +1,10 @@
 /**
- * Errors are values with a code, mapped to HTTP in one place (src/http/errors.ts).
- * `status` and `body` give the exact answer when the error reaches an HTTP client.
+ * Errors are values with a code. Domain modules throw a `WingsError` with a code and a message and
+ * know nothing of HTTP; one table in src/http/error-map.ts turns each code into a status and a body
+ * (docs/protocol.md, "Error codes").
  */
 export type ErrorCode =
+  // Transfer contract codes: answered as {"error", "code"}.
   | 'AUTH_MISSING'
   | 'AUTH_INVALID'
   | 'AUTH_SCOPE'
@@ -10,6 +12,10 @@ export type ErrorCode =
   | 'TRANSFER_IN_PROGRESS'
   | 'SERVER_EXISTS'
   | 'PANEL'
+  /** The Panel answered 409 to the success report: it recorded a failure (answered as `PANEL`). */
+  | 'PANEL_CONFLICT'
+  /** The Panel refused a request of ours with a 4xx that is not a 409 (for example 404 for a server it does not know). */
+  | 'PANEL_REFUSED'
   | 'BAD_REQUEST'
   | 'CHECKSUM_MISMATCH'
   | 'BAD_ARCHIVE'
@@ -19,49 +25,29 @@ export type ErrorCode =
   | 'STOP_TIMEOUT'
   | 'NOT_FOUND'
   | 'CONFLICT'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  // Answers the Go daemon gives with a plain {"error"} body, kept byte for byte.
+  | 'SERVER_TRANSFERRING'
+  /** POST /api/servers for a uuid that lives here already (SERVER_EXISTS is the transfer contract's). */
+  | 'SERVER_DUPLICATE'
+  | 'NOT_TRANSFERRING'
+  | 'VALIDATION'
+  | 'SERVER_SUSPENDED'
+  | 'SERVER_STOPPED'
+  | 'POWER_BUSY'
+  | 'UNPARSABLE'
+  | 'EMPTY_TOKEN'
+  /** Node token (Authorization: Bearer) missing or malformed / wrong. */
+  | 'TOKEN_MISSING'
+  | 'TOKEN_FORBIDDEN';
 
 export class WingsError extends Error {
   readonly code: ErrorCode;
-  /** HTTP status when this error answers a request. */
-  readonly status: number;
 
-  constructor(code: ErrorCode, message: string, status = defaultStatus(code), options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'WingsError';
     this.code = code;
-    this.status = status;
-  }
-}
-
-export function defaultStatus(code: ErrorCode): number {
-  switch (code) {
-    case 'AUTH_MISSING':
-    case 'AUTH_INVALID':
-      return 401;
-    case 'AUTH_SCOPE':
-      return 403;
-    case 'BAD_SUBJECT':
-    case 'BAD_REQUEST':
-    case 'CHECKSUM_MISMATCH':
-    case 'BAD_ARCHIVE':
-      return 400;
-    case 'NOT_FOUND':
-      return 404;
-    case 'TRANSFER_IN_PROGRESS':
-    case 'SERVER_EXISTS':
-    case 'CANCELLED':
-    case 'CONFLICT':
-      return 409;
-    case 'PANEL':
-      return 502;
-    case 'DISK_FULL':
-      return 507;
-    case 'IDLE_TIMEOUT':
-      return 408;
-    case 'STOP_TIMEOUT':
-    case 'INTERNAL':
-      return 500;
   }
 }
 

@@ -387,7 +387,7 @@ function mapError(err: unknown, signal: AbortSignal | undefined): unknown {
   switch (errno(err)) {
     case 'ENOSPC':
     case 'EDQUOT':
-      return new WingsError('DISK_FULL', `no space left while extracting: ${(err as Error).message}`, undefined, { cause: err });
+      return new WingsError('DISK_FULL', `no space left while extracting: ${(err as Error).message}`, { cause: err });
     case 'ENAMETOOLONG':
       return bad(`entry name too long: ${(err as Error).message}`);
     default:

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { WingsError } from '../errors.js';
+import { WingsError, type ErrorCode } from '../errors.js';
+import { answerFor } from './error-map.js';
 import { ServerError } from '../server/server.js';
 
 export const GENERIC_ERROR = 'An unexpected error was encountered while processing this request';
@@ -8,27 +9,14 @@ export const NOT_FOUND = 'The requested resource does not exist on this instance
 export const AUTH_MISSING = 'The required authorization heads were not present in the request.';
 export const AUTH_FORBIDDEN = 'You are not authorized to access this endpoint.';
 
-/** An answer with an exact body (handler-specific rejections carry no request_id, daemon.md §4.3). */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: Record<string, unknown>,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(typeof body.error === "string" ? body.error : `HTTP ${status}`);
-    this.name = 'HttpError';
-  }
-}
+/** A coded error with one of the fixed messages above. */
+export const httpError = (code: ErrorCode, message: string): WingsError => new WingsError(code, message);
 
-export const httpError = (status: number, error: string) => new HttpError(status, { error });
-
-/** The one place where errors become HTTP answers. */
+/** The one place where errors become HTTP answers: coded errors through the table of error-map.ts. */
 export function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (err instanceof HttpError) {
-    return reply.code(err.status).headers(err.headers).send(err.body);
-  }
   if (err instanceof WingsError) {
-    return reply.code(err.status).send({ error: err.message, code: err.code });
+    const a = answerFor(err);
+    return reply.code(a.status).headers(a.headers).send(a.body);
   }
   const e = err as { code?: string; statusCode?: number; validation?: unknown; message?: string };
   const validation = (request.routeOptions?.config as { validationError?: { status: number; error: string } } | undefined)

@@ -12,6 +12,7 @@ import { freeSpace } from '../filesystem/disk-usage.js';
 import { parseServerConfiguration } from '../server/configuration.js';
 import type { Server } from '../server/server.js';
 import { answerEarly } from './early-answer.js';
+import { answerFor } from '../http/error-map.js';
 import type { TransferManager } from './manager.js';
 import { IdleWatchdog, MiB, RateLimiter } from './meter.js';
 import { Transfer } from './transfer.js';
@@ -25,8 +26,8 @@ export interface IncomingDeps {
   jwt: JwtVerifier;
 }
 
-function fail(code: ErrorCode, message: string, status?: number): WingsError {
-  return new WingsError(code, message, status);
+function fail(code: ErrorCode, message: string): WingsError {
+  return new WingsError(code, message);
 }
 
 /** Parses a UUID the way Go's uuid.Parse does (canonical, `urn:uuid:`, braces, 32 hex) → lowercase canonical. */
@@ -73,8 +74,8 @@ export async function receiveTransfer(deps: IncomingDeps, request: FastifyReques
   const { manager } = deps;
   const { servers, panel } = manager.deps;
   const answer = (err: WingsError) => {
-    const headers: Record<string, string> = err.code === 'AUTH_MISSING' ? { 'WWW-Authenticate': 'Bearer' } : {};
-    answerEarly(request, reply, err.status, { error: err.message, code: err.code }, headers);
+    const a = answerFor(err);
+    answerEarly(request, reply, a.status, a.body, a.headers);
   };
 
   // Rows of D4 that create nothing, publish nothing, report nothing.
@@ -280,12 +281,12 @@ export async function receiveTransfer(deps: IncomingDeps, request: FastifyReques
       await server.environment.create();
     } catch (err) {
       transfer.pointOfNoReturn = false;
-      throw fail('INTERNAL', `Failed to create the server environment: ${errorMessage(err)}`, 500);
+      throw fail('INTERNAL', `Failed to create the server environment: ${errorMessage(err)}`);
     }
     const outcome = await manager.report(uuid, true);
     if (outcome === 'conflict') {
       transfer.pointOfNoReturn = false;
-      throw fail('PANEL', 'The Panel refused the success report: the server is no longer being transferred.', 409);
+      throw fail('PANEL_CONFLICT', 'The Panel refused the success report: the server is no longer being transferred.');
     }
     server.transferring = false;
     manager.log(transfer, 'Transfer completed.');
@@ -300,7 +301,7 @@ export async function receiveTransfer(deps: IncomingDeps, request: FastifyReques
     if (cancelled) e = fail('CANCELLED', 'The transfer was cancelled on the destination.');
     else if (transfer.signal.aborted && isWingsError(transfer.signal.reason)) e = transfer.signal.reason;
     else if (isWingsError(err)) e = err;
-    else e = fail('INTERNAL', errorMessage(err), 500);
+    else e = fail('INTERNAL', errorMessage(err));
     await cleanupAndFinish(cancelled ? 'cancelled' : 'failed', e);
   } finally {
     idle.stop();

@@ -12,7 +12,7 @@ const serverParams = z.object({ server: z.string() });
 
 /** D7: while a server is transferring, mutating operations answer 409. */
 export function refuseWhileTransferring(server: Server): void {
-  if (server.transferring) throw httpError(409, TRANSFERRING);
+  if (server.transferring) throw httpError('SERVER_TRANSFERRING', TRANSFERRING);
 }
 
 export async function serverRoutes(app: FastifyInstance, ctx: DaemonContext): Promise<void> {
@@ -33,12 +33,12 @@ export async function serverRoutes(app: FastifyInstance, ctx: DaemonContext): Pr
     },
     async (request, reply) => {
       const body = request.body as { uuid: string; start_on_completion?: boolean };
-      if (!UUID_V4_LOWER.test(body.uuid)) throw httpError(422, 'The data provided in the request could not be validated.');
+      if (!UUID_V4_LOWER.test(body.uuid)) throw httpError('VALIDATION', 'The data provided in the request could not be validated.');
       const exists = () =>
         ctx.servers.has(body.uuid) || ctx.transfers.incoming(body.uuid) !== undefined;
-      if (exists()) throw httpError(409, 'A server with this identifier already exists on this instance.');
+      if (exists()) throw httpError('SERVER_DUPLICATE', 'A server with this identifier already exists on this instance.');
       const raw = await ctx.panel.getServerConfiguration(body.uuid);
-      if (exists()) throw httpError(409, 'A server with this identifier already exists on this instance.');
+      if (exists()) throw httpError('SERVER_DUPLICATE', 'A server with this identifier already exists on this instance.');
       const server = ctx.servers.instantiate(parseServerConfiguration(raw, ctx.config().system.crash_detection.enabled));
       ctx.servers.add(server);
       void (async () => {
@@ -98,12 +98,12 @@ export async function serverRoutes(app: FastifyInstance, ctx: DaemonContext): Pr
       const server = request.wingsServer;
       const body = request.body as { action: string; wait_seconds?: number };
       if (!POWER_ACTIONS.includes(body.action as PowerAction)) {
-        throw httpError(422, 'The power action provided was not valid, should be one of "stop", "start", "restart", "kill"');
+        throw httpError('VALIDATION', 'The power action provided was not valid, should be one of "stop", "start", "restart", "kill"');
       }
       const action = body.action as PowerAction;
       refuseWhileTransferring(server);
       if ((action === 'start' || action === 'restart') && server.isSuspended) {
-        throw httpError(400, 'Cannot start or restart a suspended server.');
+        throw httpError('SERVER_SUSPENDED', 'Cannot start or restart a suspended server.');
       }
       let wait = body.wait_seconds ?? 0;
       if (wait < 0 || wait > 300) wait = 30;
@@ -124,7 +124,7 @@ export async function serverRoutes(app: FastifyInstance, ctx: DaemonContext): Pr
       const server = request.wingsServer;
       refuseWhileTransferring(server);
       if (!(await server.environment.isRunning())) {
-        throw httpError(502, 'Cannot send commands to a stopped server instance.');
+        throw httpError('SERVER_STOPPED', 'Cannot send commands to a stopped server instance.');
       }
       for (const command of (request.body as { commands: string[] }).commands) {
         await server.sendCommand(command).catch((err) => log.warn({ server: server.uuid, err: errorMessage(err) }, 'command failed'));
@@ -137,7 +137,7 @@ export async function serverRoutes(app: FastifyInstance, ctx: DaemonContext): Pr
     const server = request.wingsServer;
     refuseWhileTransferring(server);
     if (reinstall && server.powerLocked) {
-      throw httpError(409, 'Cannot execute server reinstall event while another power action is running.');
+      throw httpError('POWER_BUSY', 'Cannot execute server reinstall event while another power action is running.');
     }
     void (async () => {
       try {

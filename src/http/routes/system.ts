@@ -80,10 +80,10 @@ export async function systemRoutes(app: FastifyInstance, ctx: DaemonContext): Pr
       const cfg = ctx.config();
       if (cfg.ignore_panel_config_updates) return { applied: false };
       const body = request.body;
-      if (body === undefined) throw httpError(400, 'The data passed in the request was not in a parsable format. Please try again.');
+      if (body === undefined) throw httpError('UNPARSABLE', 'The data passed in the request was not in a parsable format. Please try again.');
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('body must be an object');
       const next = applyPanelUpdate(cfg, body as Record<string, unknown>);
-      if (!next.token) throw httpError(400, 'The node token may not be empty.');
+      if (!next.token) throw httpError('EMPTY_TOKEN', 'The node token may not be empty.');
       ctx.updateConfig(next);
       return { applied: true };
     },

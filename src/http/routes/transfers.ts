@@ -39,7 +39,7 @@ export async function transferRoutes(app: FastifyInstance, ctx: DaemonContext): 
     { schema: { description: 'The incoming transfer of a server (D8); 404 when none.', params: serverParams } },
     async (request) => {
       const t = ctx.transfers.incoming((request.params as { server: string }).server);
-      if (!t) throw httpError(404, NOT_FOUND);
+      if (!t) throw httpError('NOT_FOUND', NOT_FOUND);
       return t.view();
     },
   );
@@ -49,7 +49,7 @@ export async function transferRoutes(app: FastifyInstance, ctx: DaemonContext): 
     { schema: { description: 'Cancel an incoming transfer (D3): 202, or 409 when none is cancellable.', params: serverParams } },
     async (request, reply) => {
       const t = ctx.transfers.incoming((request.params as { server: string }).server);
-      if (!t || !t.cancel()) throw httpError(409, NOT_TRANSFERRING);
+      if (!t || !t.cancel()) throw httpError('NOT_TRANSFERRING', NOT_TRANSFERRING);
       return reply.code(202).send();
     },
   );
@@ -84,7 +84,7 @@ export async function serverTransferRoutes(app: FastifyInstance, ctx: DaemonCont
     { schema: { description: 'The outgoing transfer of a server (D8); 404 when none.', params: serverParams } },
     async (request) => {
       const t = ctx.transfers.outgoing(request.wingsServer.uuid);
-      if (!t) throw httpError(404, NOT_FOUND);
+      if (!t) throw httpError('NOT_FOUND', NOT_FOUND);
       return t.view();
     },
   );
@@ -94,7 +94,7 @@ export async function serverTransferRoutes(app: FastifyInstance, ctx: DaemonCont
     { schema: { description: 'Cancel the outgoing transfer (D3): 202, or 409 when none is cancellable.', params: serverParams } },
     async (request, reply) => {
       const t = ctx.transfers.outgoing(request.wingsServer.uuid);
-      if (!t || !t.cancel()) throw httpError(409, NOT_TRANSFERRING);
+      if (!t || !t.cancel()) throw httpError('NOT_TRANSFERRING', NOT_TRANSFERRING);
       return reply.code(202).send();
     },
   );
