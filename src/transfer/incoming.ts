@@ -16,6 +16,7 @@ import { answerFor } from '../http/error-map.js';
 import type { TransferManager } from './manager.js';
 import { IdleWatchdog, MiB, RateLimiter } from './meter.js';
 import { Transfer } from './transfer.js';
+import { isUuidV4 } from '../uuid.js';
 
 /** Free space kept on the node's filesystem whatever the archive holds. */
 const FREE_SPACE_RESERVE = 64 * MiB;
@@ -63,7 +64,7 @@ async function authenticate(jwt: JwtVerifier, header: string | undefined): Promi
   }
   if (claims.sub === undefined) throw fail('AUTH_SCOPE', 'The token is not a transfer token (no subject).');
   const uuid = canonicalUuid(claims.sub);
-  if (!uuid || !/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(uuid)) {
+  if (!uuid || !isUuidV4(uuid)) {
     throw fail('BAD_SUBJECT', 'The token subject is not a server UUID (version 4).');
   }
   return uuid;

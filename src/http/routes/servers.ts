@@ -5,8 +5,8 @@ import { errorMessage } from '../../errors.js';
 import { parseServerConfiguration } from '../../server/configuration.js';
 import { POWER_ACTIONS, ServerError, type PowerAction, type Server } from '../../server/server.js';
 import { httpError } from '../errors.js';
+import { isUuidV4 } from '../../uuid.js';
 
-const UUID_V4_LOWER = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 export const TRANSFERRING = 'Server is currently being transferred.';
 const serverParams = z.object({ server: z.string() });
 
@@ -33,7 +33,7 @@ export async function serverRoutes(app: FastifyInstance, ctx: DaemonContext): Pr
     },
     async (request, reply) => {
       const body = request.body as { uuid: string; start_on_completion?: boolean };
-      if (!UUID_V4_LOWER.test(body.uuid)) throw httpError('VALIDATION', 'The data provided in the request could not be validated.');
+      if (!isUuidV4(body.uuid)) throw httpError('VALIDATION', 'The data provided in the request could not be validated.');
       const exists = () =>
         ctx.servers.has(body.uuid) || ctx.transfers.incoming(body.uuid) !== undefined;
       if (exists()) throw httpError('SERVER_DUPLICATE', 'A server with this identifier already exists on this instance.');

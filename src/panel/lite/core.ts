@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { isUuidV4 } from '../../uuid.js';
 import { callNode, type NodeResponse } from './node-client.js';
 import { nodeConfigYaml } from './render.js';
 import {
@@ -235,7 +236,7 @@ export class PanelCore {
   async createServer(input: CreateServerInput): Promise<ServerRecord> {
     const node = this.requireNode(input.node_id);
     const uuid = input.uuid ?? randomUUID();
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(uuid)) {
+    if (!isUuidV4(uuid)) {
       throw new PanelError(422, 'uuid must be a lower-case UUID v4');
     }
     if (this.state.servers.some((s) => s.uuid === uuid || s.uuid_short === uuid.slice(0, 8))) {
