@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ConfigSchema, type Config } from './schema.js';
+import { findUnknownKeys, type UnknownKey } from './unknown-keys.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -18,6 +19,8 @@ export interface LoadedConfig {
   /** The document as read, unknown keys included: saving merges onto it so nothing is lost. */
   raw: Record<string, unknown>;
   path: string;
+  /** Keys of the file the schema does not know (typos, other daemons' keys): warned at boot. */
+  unknown: UnknownKey[];
 }
 
 export function parseConfigText(text: string, file: string): LoadedConfig {
@@ -37,7 +40,8 @@ export function parseConfigText(text: string, file: string): LoadedConfig {
       .join('\n');
     throw new ConfigError(`${file}: invalid configuration:\n${issues}`, file);
   }
-  return { config: result.data, raw: raw as Record<string, unknown>, path: file };
+  const doc = raw as Record<string, unknown>;
+  return { config: result.data, raw: doc, path: file, unknown: findUnknownKeys(doc) };
 }
 
 export function loadConfig(file: string): LoadedConfig {
@@ -72,7 +76,7 @@ export function saveConfig(loaded: LoadedConfig, config: Config): LoadedConfig {
   const tmp = `${loaded.path}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, stringify(doc), { mode: 0o600 });
   fs.renameSync(tmp, loaded.path);
-  return { config, raw: doc, path: loaded.path };
+  return { config, raw: doc, path: loaded.path, unknown: loaded.unknown };
 }
 
 /**

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, applyPanelUpdate, loadConfig, parseConfigText, saveConfig } from '../../src/config/load.js';
 import { ConfigSchema } from '../../src/config/schema.js';
+import { describeUnknownKey } from '../../src/config/unknown-keys.js';
 
 /** A config.yml as the Go daemon (v1.11) writes it after boot: every key present. */
 const GO_CONFIG = `debug: false
@@ -162,5 +163,22 @@ describe('config.yml', () => {
     const next = applyPanelUpdate(config, { api: { ssl: { enabled: true, cert: '/etc/letsencrypt/live/n/fullchain.pem', key: '/etc/letsencrypt/live/n/privkey.pem' } } });
     expect(next.api.ssl.cert).toBe('/srv/cert.pem');
     expect(next.api.ssl.key).toBe('/srv/key.pem');
+  });
+
+  it('names unknown keys with the nearest known key, and accepts the Go daemon\'s full file without a word', () => {
+    expect(parseConfigText(GO_CONFIG, 'config.yml').unknown).toEqual([]);
+    const { unknown, config } = parseConfigText(
+      'api:\n  prot: 18130\nsytem:\n  data: /srv\nsystem:\n  transfers:\n    idle_timout: 5\n  passwd:\n    enable: true\n' +
+        'docker:\n  registries:\n    ghcr.io:\n      username: a\nzzz_unrelated_setting: 1\n',
+      'c.yml',
+    );
+    expect(config.api.port).toBe(8080);
+    expect(unknown.map(describeUnknownKey)).toEqual([
+      'api.prot: unknown key, ignored (did you mean "api.port"?)',
+      'sytem: unknown key, ignored (did you mean "system"?)',
+      'system.transfers.idle_timout: unknown key, ignored (did you mean "system.transfers.idle_timeout"?)',
+      'system.passwd: read by Pelican and newer Go Wings, not by wings-ts (kept in the file, ignored)',
+      'zzz_unrelated_setting: unknown key, ignored',
+    ]);
   });
 });
