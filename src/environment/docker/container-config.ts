@@ -2,7 +2,7 @@ import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
-import type { ServerSettings } from '../../server/configuration.js';
+import type { ServerSettings } from '../server-configuration.js';
 
 /**
  * Pure builders for the Docker container configuration of daemon.md §6.2–§6.5 and §6.11. No engine
