@@ -8,16 +8,12 @@ import {
 
 /**
  * The server configuration the Panel serves at GET /api/remote/servers/{uuid} (daemon.md §5.1,
- * panel-api.md §2.3). Its two halves are defined beside the environment that runs them and are
- * re-exported here for the server's callers.
+ * panel-api.md §2.3). Lenient where the Panel is lenient; anything unknown is ignored.
+ * Its two halves (settings, process configuration) are defined beside the environment that runs
+ * them and re-exported here for the server's callers.
  */
 
-export {
-  ProcessConfigurationSchema,
-  SettingsSchema,
-  type ProcessConfiguration,
-  type ServerSettings,
-} from '../environment/server-configuration.js';
+export * from '../environment/server-configuration.js';
 
 export const ServerConfigurationSchema = z.object({
   settings: SettingsSchema,
