@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { ProcessConfiguration, ServerSettings } from '../server/configuration.js';
+import type { ProcessConfiguration, ServerSettings } from './server-configuration.js';
 
 /** Process states of a server (daemon.md §5.3), exact wire strings. */
 export type ProcessState = 'offline' | 'starting' | 'running' | 'stopping';

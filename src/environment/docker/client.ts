@@ -1,6 +1,7 @@
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
+import { isAbortOf, raceSignal } from '../abortable.js';
 import { isIsolatedNetworkMode } from './container-config.js';
 import { engineMessage, isNotFound } from './errors.js';
 
@@ -17,18 +18,12 @@ export function dockerEndpoint(): string {
 export async function connectDocker(_config?: Config, options: { timeoutMs?: number } = {}): Promise<Dockerode> {
   const docker = new Dockerode();
   const timeoutMs = options.timeoutMs ?? 10_000;
-  let timer: NodeJS.Timeout | undefined;
+  const deadline = AbortSignal.timeout(timeoutMs);
   try {
-    await Promise.race([
-      docker.ping(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+    await raceSignal(docker.ping(), deadline);
   } catch (err) {
-    throw new Error(`cannot reach the Docker engine at ${dockerEndpoint()}: ${engineMessage(err)}`, { cause: err });
-  } finally {
-    clearTimeout(timer);
+    const reason = isAbortOf(err, deadline) ? `no answer within ${timeoutMs} ms` : engineMessage(err);
+    throw new Error(`cannot reach the Docker engine at ${dockerEndpoint()}: ${reason}`, { cause: err });
   }
   return docker;
 }

@@ -2,7 +2,10 @@ import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
-import type { ServerSettings } from '../../server/configuration.js';
+import type { ServerSettings } from '../server-configuration.js';
+
+// Shared with the process environment; re-exported where the Docker tests and callers look for it.
+export { stopSignal } from '../stop.js';
 
 /**
  * Pure builders for the Docker container configuration of daemon.md §6.2–§6.5 and §6.11. No engine
@@ -275,14 +278,4 @@ export function installerContainerOptions(input: InstallerContainerInput): Docke
       Init: true,
     },
   };
-}
-
-/** Stop-signal names (§6.8): SIGABRT/SIGINT/SIGTERM; `C` (from `^C`) is SIGINT; anything else SIGKILL. */
-export function stopSignal(value: string): NodeJS.Signals {
-  const v = value.trim().toUpperCase();
-  if (v === 'C' || v === '^C') return 'SIGINT';
-  for (const name of ['SIGABRT', 'SIGINT', 'SIGTERM'] as const) {
-    if (v === name || `SIG${v}` === name) return name;
-  }
-  return 'SIGKILL';
 }

@@ -1,5 +1,11 @@
 import type Dockerode from 'dockerode';
+import type { Logger } from 'pino';
 import type { EnvironmentStats } from '../environment.js';
+import { STATS_INTERVAL_MS, sampleEvery } from '../stats-loop.js';
+import { engineCall } from './errors.js';
+
+/** A one-shot stats answer slower than this is given up (and the next one asked for). */
+const STATS_TIMEOUT_MS = 10_000;
 
 /**
  * Resource arithmetic of daemon.md §6.9 for one-shot samples: the engine's one-shot answer has no
@@ -66,4 +72,46 @@ export function toEnvironmentStats(
     network: networkTotals(stats),
     uptime: Math.max(0, Math.round(uptimeMs)),
   };
+}
+
+/**
+ * The stats loop of a running, attached server container: a one-shot sample about once a second,
+ * emitted as EnvironmentStats. It stops when asked (the console detached) and by itself once the
+ * environment is no longer active (offline after a kill, before the console stream has ended).
+ */
+export class ContainerStats {
+  private run: AbortController | null = null;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly active: () => boolean,
+    private readonly emit: (stats: EnvironmentStats) => void,
+  ) {}
+
+  /** Starts sampling `container`, whose current run began at `startedAt` (ms since the epoch). */
+  start(container: Dockerode.Container, startedAt: number): void {
+    this.stop();
+    const run = new AbortController();
+    this.run = run;
+    let previous: CpuSample | null = null;
+    void sampleEvery(STATS_INTERVAL_MS, run.signal, async (signal) => {
+      if (!this.active()) {
+        if (this.run === run) this.stop();
+        return;
+      }
+      try {
+        const sample = await engineCall('stats', container.stats({ stream: false, 'one-shot': true }), STATS_TIMEOUT_MS);
+        if (signal.aborted) return;
+        this.emit(toEnvironmentStats(sample, previous, Date.now() - startedAt));
+        previous = cpuSample(sample);
+      } catch (err) {
+        this.logger.debug({ err }, 'stats sample failed');
+      }
+    });
+  }
+
+  stop(): void {
+    this.run?.abort();
+    this.run = null;
+  }
 }

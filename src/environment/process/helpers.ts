@@ -1,6 +1,9 @@
 import { access, constants as fsConstants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 
+// Shared with the Docker environment; re-exported where the process tests and callers look for it.
+export { stopSignal } from '../stop.js';
+
 /**
  * Expands `{{VAR}}` in a startup invocation the way the Pterodactyl images' entrypoint does: the
  * yolk entrypoint turns `{{` into `${` and `}}` into `}` and lets the shell expand the result. We
@@ -29,26 +32,6 @@ export function buildChildEnvironment(variables: readonly string[], home: string
   env.HOME = home;
   env.PATH = process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   return env;
-}
-
-/**
- * The signal for a stop of type `signal` (daemon.md §6.8, with the upstream fix): `SIGABRT`,
- * `SIGINT`, `SIGTERM` compared case-insensitively; `C` (and `^C`, the egg notation) mean SIGINT;
- * anything else is SIGKILL.
- */
-export function stopSignal(value: string): NodeJS.Signals {
-  switch (value.trim().toUpperCase()) {
-    case 'SIGABRT':
-      return 'SIGABRT';
-    case 'SIGINT':
-    case 'C':
-    case '^C':
-      return 'SIGINT';
-    case 'SIGTERM':
-      return 'SIGTERM';
-    default:
-      return 'SIGKILL';
-  }
 }
 
 async function isExecutable(path: string): Promise<boolean> {
@@ -80,28 +63,4 @@ export function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
     throw err;
   }
-}
-
-export type WaitOutcome = 'done' | 'timeout' | 'aborted';
-
-/** Waits for `done`, at most `timeoutMs`, or until `signal` aborts; every timer and listener is released. */
-export function waitFor(done: Promise<void>, timeoutMs: number, signal?: AbortSignal): Promise<WaitOutcome> {
-  if (signal?.aborted) return Promise.resolve('aborted');
-  return new Promise<WaitOutcome>((resolve) => {
-    let settled = false;
-    const settle = (outcome: WaitOutcome): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      resolve(outcome);
-    };
-    const onAbort = (): void => settle('aborted');
-    const timer = setTimeout(() => settle('timeout'), Math.max(0, timeoutMs));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    done.then(
-      () => settle('done'),
-      () => settle('done'),
-    );
-  });
 }

@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import type { EnvironmentStats } from '../environment.js';
 
 /**
  * Resource usage of a process tree from Linux /proc, for the process environment's stats (the
@@ -72,4 +73,37 @@ export async function sampleProcessTree(leader: number): Promise<TreeUsage | nul
       }),
   );
   return usage;
+}
+
+/**
+ * Successive samples of one run's process tree as EnvironmentStats: CPU as the share of one core
+ * since the previous sample (100 = one core busy, like Docker's absolute CPU), memory as the
+ * tree's resident size, no network counters (the process shares the host's network).
+ */
+export class ProcessTreeStats {
+  private lastCpu: { ticks: number; at: number } | null = null;
+
+  constructor(
+    private readonly leader: number,
+    private readonly startedAt: number,
+  ) {}
+
+  async sample(memoryLimitBytes: number): Promise<EnvironmentStats> {
+    const usage = await sampleProcessTree(this.leader);
+    const now = Date.now();
+    let cpu = 0;
+    if (usage && this.lastCpu) {
+      const seconds = (now - this.lastCpu.at) / 1000;
+      const ticks = usage.cpuTicks - this.lastCpu.ticks;
+      if (seconds > 0 && ticks > 0) cpu = Math.round((ticks / CLOCK_TICKS_PER_SECOND / seconds) * 100 * 1000) / 1000;
+    }
+    if (usage) this.lastCpu = { ticks: usage.cpuTicks, at: now };
+    return {
+      memory_bytes: usage?.rssBytes ?? 0,
+      memory_limit_bytes: memoryLimitBytes,
+      cpu_absolute: cpu,
+      network: { rx_bytes: 0, tx_bytes: 0 },
+      uptime: now - this.startedAt,
+    };
+  }
 }

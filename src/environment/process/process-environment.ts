@@ -1,31 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { constants as osConstants, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { WingsError } from '../../errors.js';
+import { settlesBefore } from '../abortable.js';
 import { LineSplitter } from '../console-lines.js';
-import type {
-  Environment,
-  EnvironmentContext,
-  EnvironmentStats,
-  ExitState,
-  InstallerOptions,
-  ProcessState,
-} from '../environment.js';
+import type { Environment, EnvironmentContext, ExitState, InstallerOptions, ProcessState } from '../environment.js';
+import { EnvironmentState } from '../state.js';
+import { STATS_INTERVAL_MS, sampleEvery } from '../stats-loop.js';
+import { isStopCommand, stopAndWait, stopSignal } from '../stop.js';
 import { ConsoleLog } from './console-log.js';
-import {
-  buildChildEnvironment,
-  expandInvocation,
-  findProgram,
-  killGroup,
-  stopSignal,
-  waitFor,
-} from './helpers.js';
-import { CLOCK_TICKS_PER_SECOND, sampleProcessTree } from './proc-stats.js';
+import { buildChildEnvironment, expandInvocation, killGroup } from './helpers.js';
+import { runProcessInstaller } from './installer.js';
+import { ProcessTreeStats } from './proc-stats.js';
 
-/** Stats sampling period (Docker streams about one sample a second, daemon.md §6.9). */
-export const STATS_INTERVAL_MS = 1000;
 /** After the main process exited: how long to wait for its output pipes to close. */
 const CLOSE_GRACE_MS = 2000;
 /** terminate(): how long to wait for the exit before reporting `offline` anyway. */
@@ -48,10 +36,9 @@ interface Run {
   resolveDone: () => void;
   stdout: LineSplitter;
   stderr: LineSplitter;
-  statsTimer: NodeJS.Timeout | null;
+  /** Aborted when the run's stats loop must end (the main process exited). */
+  stats: AbortController;
   closeTimer: NodeJS.Timeout | null;
-  sampling: boolean;
-  lastCpu: { ticks: number; at: number } | null;
 }
 
 /**
@@ -74,7 +61,7 @@ interface Run {
  */
 export class ProcessEnvironment extends EventEmitter implements Environment {
   readonly kind = 'process' as const;
-  private currentState: ProcessState = 'offline';
+  private readonly status: EnvironmentState;
   private run: Run | null = null;
   /** Before any run in this daemon's life: as Go reports a missing container (exit 1, no OOM). */
   private lastExit: ExitState = { exitCode: 1, oomKilled: false };
@@ -82,6 +69,7 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
 
   constructor(private readonly ctx: EnvironmentContext) {
     super();
+    this.status = new EnvironmentState(this, ctx.logger);
     this.consoleLog = new ConsoleLog(
       join(ctx.config().system.log_directory, 'console', `${ctx.uuid}.log`),
       ctx.logger,
@@ -89,7 +77,7 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
   }
 
   get state(): ProcessState {
-    return this.currentState;
+    return this.status.current;
   }
 
   get isAttached(): boolean {
@@ -103,9 +91,7 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
   }
 
   setState(state: ProcessState): void {
-    if (state === this.currentState) return;
-    this.currentState = state;
-    this.emit('state', state);
+    this.status.set(state);
   }
 
   async exists(): Promise<boolean> {
@@ -142,8 +128,7 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
       await this.spawnRun();
     } catch (err) {
       this.ctx.logger.warn({ err }, 'failed to start the server process');
-      this.setState('stopping');
-      this.setState('offline');
+      this.status.failStart();
       throw err;
     }
   }
@@ -169,35 +154,30 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
     this.signalGroup(run, sig);
   }
 
-  async waitForStop(timeoutMs: number, terminate: boolean, signal?: AbortSignal): Promise<void> {
-    const run = this.liveRun();
-    if (!run) {
-      await this.stop();
-      return;
-    }
-    await this.stop();
-    const outcome = await waitFor(run.done, timeoutMs, signal);
-    if (outcome === 'done') return;
-    if (terminate) {
-      this.ctx.logger.info({ outcome }, 'server did not stop in time, killing it');
-      await this.terminate('SIGKILL');
-      return;
-    }
-    throw new WingsError('STOP_TIMEOUT', 'timed out waiting for the server to stop');
+  waitForStop(timeoutMs: number, terminate: boolean, signal?: AbortSignal): Promise<void> {
+    return stopAndWait(
+      {
+        stop: () => this.stop(),
+        // Gone once the run is over: exited and its output drained (`done`).
+        waitGone: (until) => (this.run ? settlesBefore(this.run.done, until) : Promise.resolve(true)),
+        terminate: (sig) => this.terminate(sig),
+        logger: this.ctx.logger,
+      },
+      timeoutMs,
+      terminate,
+      signal,
+    );
   }
 
   async terminate(signal: NodeJS.Signals): Promise<void> {
     const run = this.liveRun();
     if (!run) {
-      if (this.currentState !== 'offline') {
-        this.setState('stopping');
-        this.setState('offline');
-      }
+      this.status.settleOffline();
       return;
     }
     this.setState('stopping');
     this.signalGroup(run, signal);
-    await waitFor(run.done, TERMINATE_WAIT_MS);
+    await settlesBefore(run.done, AbortSignal.timeout(TERMINATE_WAIT_MS));
     // Go reports offline right after the kill; we give the exit a moment to be observed first.
     this.setState('offline');
   }
@@ -205,8 +185,7 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
   async sendCommand(command: string): Promise<void> {
     const run = this.liveRun();
     if (!run || !this.isAttached) throw new Error('not attached to instance');
-    const stop = this.ctx.processConfiguration().stop;
-    if (stop.type === 'command' && command === stop.value) this.setState('stopping');
+    if (isStopCommand(this.ctx.processConfiguration(), command)) this.setState('stopping');
     await this.write(run, `${command}\n`);
   }
 
@@ -226,7 +205,7 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
         this.setState('stopping');
         this.signalGroup(run, 'SIGKILL');
       }
-      await waitFor(run.done, DESTROY_WAIT_MS);
+      await settlesBefore(run.done, AbortSignal.timeout(DESTROY_WAIT_MS));
     }
     this.consoleLog.remove();
   }
@@ -234,41 +213,9 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
   /** Limits are not enforced for a plain process: nothing to update. */
   async inSituUpdate(): Promise<void> {}
 
-  /**
-   * Runs the install script as a plain process: `<entrypoint or sh> <tmp>/<uuid>/install.sh` with
-   * cwd = the data directory and the server's variables. There is no isolation and no `/mnt/server`
-   * or `/mnt/install`: real egg scripts that `cd /mnt/server` or install packages will not work
-   * here (the image is ignored). An entrypoint missing on this machine (e.g. `ash`) falls back to
-   * `/bin/sh`. Resolves true iff the script exits 0; abort kills its process group (false).
-   */
-  async runInstaller(options: InstallerOptions): Promise<boolean> {
-    const { entrypoint, script, onOutput, signal } = options;
-    const tmpDir = join(this.ctx.config().system.tmp_directory, this.ctx.uuid);
-    const scriptPath = join(tmpDir, 'install.sh');
-    const emit = (line: string): void => {
-      try {
-        onOutput(line);
-      } catch (err) {
-        this.ctx.logger.warn({ err }, 'install output listener failed');
-      }
-    };
-    try {
-      await mkdir(tmpDir, { recursive: true });
-      await writeFile(scriptPath, script.replace(/\r\n/g, '\n'), { mode: 0o755 });
-      await mkdir(this.ctx.dataDirectory, { recursive: true });
-      if (signal.aborted) return false;
-      const wanted = entrypoint.trim() || 'sh';
-      let program = await findProgram(wanted);
-      if (!program) {
-        this.ctx.logger.warn({ entrypoint: wanted }, 'installer entrypoint not found on this machine, using /bin/sh');
-        program = '/bin/sh';
-      }
-      return await this.runInstallProcess(program, scriptPath, emit, signal);
-    } finally {
-      await rm(tmpDir, { recursive: true, force: true }).catch((err: unknown) =>
-        this.ctx.logger.warn({ err, tmpDir }, 'could not remove the installer directory'),
-      );
-    }
+  /** The install script as a plain process (see runProcessInstaller). */
+  runInstaller(options: InstallerOptions): Promise<boolean> {
+    return runProcessInstaller(this.ctx, options);
   }
 
   /**
@@ -281,12 +228,12 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
     const run = this.liveRun();
     if (run) {
       this.signalGroup(run, 'SIGTERM');
-      if ((await waitFor(run.done, DETACH_GRACE_MS)) !== 'done') {
+      if (!(await settlesBefore(run.done, AbortSignal.timeout(DETACH_GRACE_MS)))) {
         this.signalGroup(run, 'SIGKILL');
-        await waitFor(run.done, DETACH_GRACE_MS);
+        await settlesBefore(run.done, AbortSignal.timeout(DETACH_GRACE_MS));
       }
     } else if (this.run) {
-      await waitFor(this.run.done, DETACH_GRACE_MS);
+      await settlesBefore(this.run.done, AbortSignal.timeout(DETACH_GRACE_MS));
     }
     this.consoleLog.close();
   }
@@ -339,10 +286,8 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
       resolveDone,
       stdout: new LineSplitter(this.onLine),
       stderr: new LineSplitter(this.onLine),
-      statsTimer: null,
+      stats: new AbortController(),
       closeTimer: null,
-      sampling: false,
-      lastCpu: null,
     };
     child.on('error', (err) => this.ctx.logger.debug({ err }, 'server process error'));
     child.stdin?.on('error', (err) => this.ctx.logger.debug({ err }, 'server process stdin error'));
@@ -384,9 +329,7 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
     run.startedAt = Date.now();
     this.run = run;
     this.ctx.logger.debug({ pid: run.pid, command }, 'server process started');
-    void this.sample(run);
-    run.statsTimer = setInterval(() => void this.sample(run), STATS_INTERVAL_MS);
-    run.statsTimer.unref();
+    this.startStats(run);
   }
 
   private onExit(run: Run, code: number | null, sig: NodeJS.Signals | null): void {
@@ -395,7 +338,7 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
     const exitCode = code ?? (sig ? 128 + (osConstants.signals[sig] ?? 0) : 1);
     this.lastExit = { exitCode, oomKilled: false };
     this.ctx.logger.debug({ pid: run.pid, code, signal: sig }, 'server process exited');
-    this.stopStats(run);
+    run.stats.abort();
     // Like a container whose init died: the rest of the tree goes too.
     this.signalGroup(run, 'SIGKILL');
     // Normally `close` follows at once; a descendant outside the group may keep the pipes open.
@@ -408,7 +351,7 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
     if (!run.exited) this.onExit(run, run.child.exitCode, run.child.signalCode);
     if (run.closeTimer) clearTimeout(run.closeTimer);
     run.closeTimer = null;
-    this.stopStats(run);
+    run.stats.abort();
     run.stdout.flush();
     run.stderr.flush();
     run.child.stdin?.destroy();
@@ -421,96 +364,21 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
     if (current) this.setState('offline');
   }
 
-  private stopStats(run: Run): void {
-    if (run.statsTimer) clearInterval(run.statsTimer);
-    run.statsTimer = null;
+  private startStats(run: Run): void {
+    const tree = new ProcessTreeStats(run.pid, run.startedAt);
+    void sampleEvery(STATS_INTERVAL_MS, run.stats.signal, async (signal) => {
+      try {
+        const stats = await tree.sample(this.memoryLimitBytes());
+        // A sample that finished after the exit is dropped.
+        if (!signal.aborted && this.run === run) this.emit('stats', stats);
+      } catch (err) {
+        this.ctx.logger.debug({ err }, 'stats sample failed');
+      }
+    });
   }
 
   private memoryLimitBytes(): number {
     const mb = this.ctx.settings().build.memory_limit;
     return mb > 0 ? mb * 1_000_000 : totalmem();
-  }
-
-  private async sample(run: Run): Promise<void> {
-    if (run.sampling || run.exited) return;
-    run.sampling = true;
-    try {
-      const usage = await sampleProcessTree(run.pid);
-      if (run.exited || this.run !== run) return;
-      const now = Date.now();
-      let cpu = 0;
-      if (usage && run.lastCpu) {
-        const seconds = (now - run.lastCpu.at) / 1000;
-        const ticks = usage.cpuTicks - run.lastCpu.ticks;
-        if (seconds > 0 && ticks > 0) cpu = Math.round((ticks / CLOCK_TICKS_PER_SECOND / seconds) * 100 * 1000) / 1000;
-      }
-      if (usage) run.lastCpu = { ticks: usage.cpuTicks, at: now };
-      const stats: EnvironmentStats = {
-        memory_bytes: usage?.rssBytes ?? 0,
-        memory_limit_bytes: this.memoryLimitBytes(),
-        cpu_absolute: cpu,
-        network: { rx_bytes: 0, tx_bytes: 0 },
-        uptime: now - run.startedAt,
-      };
-      this.emit('stats', stats);
-    } catch (err) {
-      this.ctx.logger.debug({ err }, 'stats sample failed');
-    } finally {
-      run.sampling = false;
-    }
-  }
-
-  private runInstallProcess(
-    program: string,
-    scriptPath: string,
-    emit: (line: string) => void,
-    signal: AbortSignal,
-  ): Promise<boolean> {
-    const child = spawn(program, [scriptPath], {
-      cwd: this.ctx.dataDirectory,
-      env: buildChildEnvironment(this.ctx.environmentVariables(), this.ctx.dataDirectory),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    const out = new LineSplitter(emit);
-    const err = new LineSplitter(emit);
-    child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
-    return new Promise<boolean>((resolve) => {
-      let settled = false;
-      let exitCode: number | null = null;
-      let closeTimer: NodeJS.Timeout | null = null;
-      const killTree = (): void => {
-        if (child.pid === undefined) return;
-        try {
-          killGroup(child.pid, 'SIGKILL');
-        } catch (e) {
-          this.ctx.logger.warn({ err: e }, 'could not kill the installer process group');
-        }
-      };
-      const onAbort = (): void => killTree();
-      const finish = (): void => {
-        if (settled) return;
-        settled = true;
-        if (closeTimer) clearTimeout(closeTimer);
-        signal.removeEventListener('abort', onAbort);
-        out.flush();
-        err.flush();
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-        resolve(exitCode === 0 && !signal.aborted);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      child.on('error', (e) => {
-        this.ctx.logger.warn({ err: e, program }, 'installer process error');
-        if (child.pid === undefined) finish();
-      });
-      child.once('exit', (code) => {
-        exitCode = code;
-        killTree();
-        closeTimer = setTimeout(finish, CLOSE_GRACE_MS);
-      });
-      child.once('close', finish);
-    });
   }
 }
