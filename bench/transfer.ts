@@ -355,7 +355,7 @@ function table(rows: string[][]): string {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  if (!fs.existsSync(path.join(REPO, 'dist/daemon.js'))) {
+  if (!fs.existsSync(path.join(REPO, 'dist/src/daemon.js'))) {
     throw new Error('run `npm run build` first: the daemons run dist/');
   }
   if (args.workDir) {

@@ -1,19 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 import { request } from 'undici';
 import { parse, stringify } from 'yaml';
 import { deepMerge } from '../../src/config/load.js';
-import { freePort, loopbackNodeConfig } from '../../src/demo/nodes.js';
-import { startPanelLite, type PanelLite } from '../../src/panel/lite/index.js';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
+import { WINGS_BIN, freePort, loopbackNodeConfig } from '../../tools/demo/nodes.js';
+import { startPanelLite, type PanelLite } from '../../tools/panel-lite/index.js';
 import { tmpDir } from './tmp.js';
 
-export { freePort, tmpDir };
+export { WINGS_BIN, freePort, tmpDir };
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const WINGS_BIN = path.join(REPO, 'bin/wings.js');
+export const REPO = PACKAGE_ROOT;
 
 export async function waitFor<T>(
   fn: () => T | Promise<T>,

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { TransferState, TransferView } from '../transfer/transfer.js';
-import { errorMessage } from '../errors.js';
+import type { TransferState, TransferView } from '../../src/transfer/transfer.js';
+import { errorMessage } from '../../src/errors.js';
 import type { DemoNode } from './nodes.js';
 import { ServerSocket, type SocketEvent } from './socket.js';
 

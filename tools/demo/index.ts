@@ -3,11 +3,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { errorMessage } from '../errors.js';
-import { ROOT_ADMIN_PERMISSIONS, startPanelLite, websocketToken, type PanelLite } from '../panel/lite/index.js';
-import { formatBytes } from '../transfer/format.js';
-import type { TransferView } from '../transfer/transfer.js';
+import { errorMessage } from '../../src/errors.js';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
+import { ROOT_ADMIN_PERMISSIONS, startPanelLite, websocketToken, type PanelLite } from '../panel-lite/index.js';
+import { formatBytes } from '../../src/transfer/format.js';
+import type { TransferView } from '../../src/transfer/transfer.js';
 import { startDemoNode, type DemoNode } from './nodes.js';
 import { createDisplay, type ProgressDisplay } from './progress.js';
 import { ServerSocket, type SocketEvent } from './socket.js';
@@ -33,14 +33,14 @@ export const DEMO_IMAGE = 'wings-ts/busybox:latest';
 
 /** --docker: the engine must answer; the local image is built from busybox-static when missing (never pulled). */
 async function prepareDocker(out: (l: string) => void): Promise<void> {
-  const { connectDocker } = await import('../environment/docker/index.js');
+  const { connectDocker } = await import('../../src/environment/docker/index.js');
   const docker = await connectDocker();
   try {
     await docker.getImage(DEMO_IMAGE).inspect();
     out(`docker: engine reachable, image ${DEMO_IMAGE} present`);
     return;
   } catch {}
-  const script = fileURLToPath(new URL('../../scripts/docker-test-image.sh', import.meta.url));
+  const script = path.join(PACKAGE_ROOT, 'scripts/docker-test-image.sh');
   out(`docker: building ${DEMO_IMAGE} with ${script} (from busybox-static, no pull)`);
   const r = spawnSync('bash', [script], { encoding: 'utf8' });
   if (r.status !== 0) {
@@ -50,7 +50,7 @@ async function prepareDocker(out: (l: string) => void): Promise<void> {
 
 /** Removes the containers of the demo's nodes (each node names its containers with its own prefix). */
 async function removeDemoContainers(nodes: DemoNode[]): Promise<void> {
-  const { connectDocker } = await import('../environment/docker/index.js');
+  const { connectDocker } = await import('../../src/environment/docker/index.js');
   const docker = await connectDocker();
   const prefixes = nodes.map((n) => `wings-demo-${new URL(n.url).port}-`);
   const all = await docker.listContainers({ all: true });

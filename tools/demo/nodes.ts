@@ -2,14 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { parse, stringify } from 'yaml';
-import { deepMerge } from '../config/load.js';
-import type { PanelLite } from '../panel/lite/index.js';
+import { deepMerge } from '../../src/config/load.js';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
+import type { PanelLite } from '../panel-lite/index.js';
 
-/** bin/wings.js of this checkout (dist/demo/nodes.js → ../../bin/wings.js). */
-export const WINGS_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/wings.js');
+/** bin/wings.js of this checkout: the `wings` command the demo and the tests start as daemons. */
+export const WINGS_BIN = path.join(PACKAGE_ROOT, 'bin/wings.js');
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { isUuidV4 } from '../../uuid.js';
+import { isUuidV4 } from '../../src/uuid.js';
 import { callNode, type NodeResponse } from './node-client.js';
 import { nodeConfigYaml } from './render.js';
 import {

@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
-import { formatBytes, formatDuration } from '../transfer/format.js';
-import type { TransferView } from '../transfer/transfer.js';
+import { formatBytes, formatDuration } from '../../src/transfer/format.js';
+import type { TransferView } from '../../src/transfer/transfer.js';
 
 /** What a bar shows: the D8 view, any state text. */
 export type BarValues = Partial<Omit<TransferView, 'state'>> & { state?: string };
