@@ -12,6 +12,7 @@ import { startDemoNode, type DemoNode } from './nodes.js';
 import { createDisplay, type ProgressDisplay } from './progress.js';
 import { ServerSocket, type SocketEvent } from './socket.js';
 import { compareTrees, generateTree, snapshotTree, type TreeSnapshot } from './tree.js';
+import { waitFor, withTimeout } from './wait.js';
 import { SideWatcher } from './watch.js';
 
 export interface DemoOptions {
@@ -125,23 +126,6 @@ class Cleanup {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil(fn: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await fn()) return;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([p, sleep(ms).then(() => Promise.reject(new Error(`timed out after ${ms / 1000}s waiting for ${what}`)))]);
-}
-
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
@@ -231,7 +215,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     step(`Creating a server on node A with ~${opts.sizeMib} MiB of generated files`);
     const server = await panel.admin.createServer({ node_id: a.id, ...DEMO_SERVER, ...(opts.docker ? { image: DEMO_IMAGE } : {}) });
     const uuid = server.uuid;
-    await waitUntil(() => fs.existsSync(a.serverDir(uuid)), 10_000, 'the server directory');
+    await waitFor(() => fs.existsSync(a.serverDir(uuid)), { timeoutMs: 10_000, what: 'the server directory' });
     const genStart = Date.now();
     const gen = await generateTree(a.serverDir(uuid), opts.sizeMib * 1024 * 1024);
     out(
@@ -262,14 +246,17 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       consoleVia = `polling (websocket unavailable: ${errorMessage(err)})`;
       out(`websocket not available (${errorMessage(err)}); falling back to the status APIs`);
     }
-    await waitUntil(async () => {
-      const r = await a.api('POST', `/api/servers/${uuid}/power`, { action: 'start' });
-      return r.status === 202 || r.status === 204;
-    }, 15_000, 'the server to accept the start');
-    await waitUntil(async () => (await a.api('GET', `/api/servers/${uuid}`)).body?.state === 'running' || serverState === 'running', 15_000, 'the server to run');
+    await waitFor(
+      async () => {
+        const r = await a.api('POST', `/api/servers/${uuid}/power`, { action: 'start' });
+        return r.status === 202 || r.status === 204;
+      },
+      { timeoutMs: 15_000, what: 'the server to accept the start' },
+    );
+    await waitFor(async () => (await a.api('GET', `/api/servers/${uuid}`)).body?.state === 'running' || serverState === 'running', { timeoutMs: 15_000, what: 'the server to run' });
     if (consoleSocket.authenticated) {
       consoleSocket.send('send command', ['say Hello from the wings-ts demo!']);
-      await waitUntil(() => consoleLines.some((l) => l.includes('Hello from')), 3000, 'the console echo').catch(() => {});
+      await waitFor(() => consoleLines.some((l) => l.includes('Hello from')), { timeoutMs: 3000, what: 'the console echo' }).catch(() => {});
     }
     out(`server is running on node A (console via ${consoleVia})`);
 
@@ -296,7 +283,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     out(`source: ${r1.source}   destination: ${r1.destination}   (${seconds(r1.durationMs)}, ${formatBytes(r1.bytes / Math.max(0.001, r1.durationMs / 1000))}/s)`);
     const panelRow = await panel.admin.getTransfer(uuid);
     const onB = await b.api('GET', `/api/servers/${uuid}`);
-    await waitUntil(() => !fs.existsSync(a.serverDir(uuid)), 10_000, 'the source data to be removed by the Panel').catch(() => {});
+    await waitFor(() => !fs.existsSync(a.serverDir(uuid)), { timeoutMs: 10_000, what: 'the source data to be removed by the Panel' }).catch(() => {});
     out(`panel: successful=${String(panelRow.successful)}; server on B: HTTP ${onB.status} state=${onB.body?.state}; source data removed: ${!fs.existsSync(a.serverDir(uuid))}`);
 
     step('Verifying the received tree on node B, file by file');
@@ -332,19 +319,22 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     out(`source: ${r2.source}   destination: ${r2.destination}   (cancel → both terminal in ${r2.verification})`);
     // D3: the destination removes the server's registration right after publishing its terminal state.
     const isClean = async () => !fs.existsSync(a.serverDir(uuid)) && (await a.api('GET', `/api/servers/${uuid}`)).status === 404;
-    const destClean = await waitUntil(isClean, 5_000, 'the destination to be clean').then(
+    const destClean = await waitFor(isClean, { timeoutMs: 5_000, what: 'the destination to be clean' }).then(
       () => true,
       () => false,
     );
     const stillOnB = await b.api('GET', `/api/servers/${uuid}`);
-    const panelRow2 = await waitUntilValue(async () => {
-      const row = await panel.admin.getTransfer(uuid);
-      return row.successful === null ? undefined : row;
-    }, 10_000);
+    const panelRow2 = await waitFor(
+      async () => {
+        const row = await panel.admin.getTransfer(uuid);
+        return row.successful === null ? undefined : row;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: "the Panel's transfer result" },
+    ).catch(() => undefined);
     const sourceIntact = compareTrees(before, await snapshotTree(b.serverDir(uuid))).ok;
     const startable = (await b.api('POST', `/api/servers/${uuid}/power`, { action: 'start' })).status;
     if (startable === 202 || startable === 204) {
-      await waitUntil(async () => (await b.api('GET', `/api/servers/${uuid}`)).body?.state === 'running', 10_000, 'restart on B').catch(() => {});
+      await waitFor(async () => (await b.api('GET', `/api/servers/${uuid}`)).body?.state === 'running', { timeoutMs: 10_000, what: 'restart on B' }).catch(() => {});
       await b.api('POST', `/api/servers/${uuid}/power`, { action: 'kill' });
     }
     out(
@@ -403,18 +393,6 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   }
 }
 
-async function waitUntilValue<T>(fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch {}
-    await sleep(100);
-  }
-  return undefined;
-}
-
 interface RunTransferOptions {
   title: string;
   panel: PanelLite;
@@ -462,10 +440,13 @@ async function runTransfer(o: RunTransferOptions): Promise<TransferResult> {
     await o.panel.admin.startTransfer(uuid, { node_id: o.destination.id });
     if (o.cancelAt !== undefined) {
       const cancelAt = o.cancelAt;
-      await waitUntil(() => {
-        const v = dst.view;
-        return !!v && v.state === 'processing' && v.bytes_done > 0 && (!v.bytes_total || v.bytes_done >= v.bytes_total * cancelAt);
-      }, 30_000, 'the destination to receive data');
+      await waitFor(
+        () => {
+          const v = dst.view;
+          return !!v && v.state === 'processing' && v.bytes_done > 0 && (!v.bytes_total || v.bytes_done >= v.bytes_total * cancelAt);
+        },
+        { timeoutMs: 30_000, what: 'the destination to receive data' },
+      );
       display.log(`cancelling from the source: DELETE /api/servers/${uuid}/transfer`);
       const cancelStart = Date.now();
       const res = await o.panel.admin.cancelTransfer(uuid, 'source');

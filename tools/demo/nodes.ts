@@ -7,6 +7,7 @@ import { parse, stringify } from 'yaml';
 import { deepMerge } from '../../src/config/load.js';
 import { PACKAGE_ROOT } from '../../src/package-root.js';
 import type { PanelLite } from '../panel-lite/index.js';
+import { sleep, withTimeout } from './wait.js';
 
 /** bin/wings.js of this checkout: the `wings` command the demo and the tests start as daemons. */
 export const WINGS_BIN = path.join(PACKAGE_ROOT, 'bin/wings.js');
@@ -128,7 +129,7 @@ export class DemoNode {
         if ((await this.api('GET', '/api/system')).status === 200) return;
       } catch {}
       if (Date.now() > deadline) throw new Error(`node ${this.name} did not answer within 30 s:\n${this.tail()}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
 
@@ -145,11 +146,10 @@ export class DemoNode {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
-    const r = await Promise.race([this.exited, new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), graceMs))]);
-    if (r === 'timeout') {
+    await withTimeout(this.exited, graceMs, `node ${this.name} to exit`).catch(async () => {
       child.kill('SIGKILL');
       await this.exited;
-    }
+    });
   }
 
   /** Synchronous last resort (process exit handlers). */
