@@ -5,15 +5,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { errorMessage } from '../../src/errors.js';
 import { PACKAGE_ROOT } from '../../src/package-root.js';
-import { ROOT_ADMIN_PERMISSIONS, startPanelLite, websocketToken, type PanelLite } from '../panel-lite/index.js';
 import { formatBytes } from '../../src/transfer/format.js';
-import type { TransferView } from '../../src/transfer/transfer.js';
+import { ROOT_ADMIN_PERMISSIONS, startPanelLite, websocketToken, type PanelLite } from '../panel-lite/index.js';
+import { Cleanup } from './cleanup.js';
 import { startDemoNode, type DemoNode } from './nodes.js';
-import { createDisplay, type ProgressDisplay } from './progress.js';
+import { ANSI, C, createDisplay, type ProgressDisplay } from './progress.js';
+import { runTransfer } from './run-transfer.js';
 import { ServerSocket, type SocketEvent } from './socket.js';
 import { compareTrees, generateTree, snapshotTree, type TreeSnapshot } from './tree.js';
-import { waitFor, withTimeout } from './wait.js';
-import { SideWatcher } from './watch.js';
+import { waitFor } from './wait.js';
+import type { SideWatcher } from './watch.js';
 
 export interface DemoOptions {
   /** Plain progress lines instead of bars (forced without a TTY). */
@@ -62,15 +63,6 @@ async function removeDemoContainers(nodes: DemoNode[]): Promise<void> {
   );
 }
 
-const C = {
-  bold: (s: string) => `\u001b[1m${s}\u001b[22m`,
-  green: (s: string) => `\u001b[32m${s}\u001b[39m`,
-  red: (s: string) => `\u001b[31m${s}\u001b[39m`,
-  dim: (s: string) => `\u001b[2m${s}\u001b[22m`,
-  cyan: (s: string) => `\u001b[36m${s}\u001b[39m`,
-};
-const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
-
 /** The game server of the demo (process environment): prints a start banner, echoes commands, stops on `stop`. */
 const DEMO_SERVER = {
   name: 'demo-survival',
@@ -83,48 +75,6 @@ const DEMO_SERVER = {
   skip_egg_scripts: true,
   environment: { SERVER_PORT: 25565 },
 };
-
-interface TransferResult {
-  title: string;
-  source: string;
-  destination: string;
-  durationMs: number;
-  bytes: number;
-  verification: string;
-  ok: boolean;
-  via: string;
-}
-
-class Cleanup {
-  private readonly steps: (() => Promise<void> | void)[] = [];
-  private readonly syncSteps: (() => void)[] = [];
-  private running: Promise<void> | undefined;
-
-  add(step: () => Promise<void> | void, sync?: () => void): void {
-    this.steps.unshift(step);
-    if (sync) this.syncSteps.unshift(sync);
-  }
-
-  run(): Promise<void> {
-    this.running ??= (async () => {
-      for (const s of this.steps) {
-        try {
-          await s();
-        } catch {}
-      }
-    })();
-    return this.running;
-  }
-
-  /** Last resort on process exit: no awaiting possible. */
-  runSync(): void {
-    for (const s of this.syncSteps) {
-      try {
-        s();
-      } catch {}
-    }
-  }
-}
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
@@ -393,82 +343,3 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   }
 }
 
-interface RunTransferOptions {
-  title: string;
-  panel: PanelLite;
-  uuid: string;
-  source: DemoNode;
-  destination: DemoNode;
-  display: ProgressDisplay;
-  sourceSocket?: ServerSocket;
-  setSourceWatcher?: (w: SideWatcher) => void;
-  tokenFor: (node: DemoNode, uuid: string) => () => string;
-  paint: (f: (s: string) => string, s: string) => string;
-  /** Cancel from the source once the destination received this fraction. */
-  cancelAt?: number;
-}
-
-/** One transfer with a bar per side; for a cancel run `verification` carries the cancel-to-terminal time. */
-async function runTransfer(o: RunTransferOptions): Promise<TransferResult> {
-  const { display, uuid, panel } = o;
-  const sides = [
-    { label: `${o.source.name.replace('node-', '').toUpperCase()} source`, node: o.source, side: 'source' as const, socket: o.sourceSocket },
-    { label: `${o.destination.name.replace('node-', '').toUpperCase()} dest  `, node: o.destination, side: 'destination' as const, socket: undefined },
-  ];
-  const watchers = sides.map((s) => {
-    const w = new SideWatcher({ node: s.node, side: s.side, uuid, origin: panel.publicUrl, token: o.tokenFor(s.node, uuid), socket: s.socket });
-    const bar = display.bar(s.label);
-    w.on('state', (state: string, via: string) => {
-      bar.update({ ...(w.view ?? {}), state });
-      if (via === 'websocket' || state !== 'pending') display.log(`${s.side.padEnd(11)} → ${state}${via === 'polling' ? ' (status API)' : ''}`);
-    });
-    w.on('progress', (v: TransferView) => bar.update({ ...v, state: w.final ?? v.state }));
-    w.on('log', (line: string) => {
-      const text = line.replace(ANSI, '');
-      if (!/\b(Uploading|Receiving|Downloading|Extracting) \[/.test(text)) display.log(o.paint(C.dim, text));
-    });
-    w.on('end', (state: string) => bar.update({ ...(w.view ?? {}), state, ...(state === 'completed' && w.view?.bytes_total ? { bytes_done: w.view.bytes_total, eta_seconds: 0 } : {}) }));
-    return w;
-  });
-  const [src, dst] = watchers;
-  o.setSourceWatcher?.(src);
-  if (!o.sourceSocket) await src.connectEarly();
-  for (const w of watchers) w.start();
-  const started = Date.now();
-  let cancelMs = 0;
-  try {
-    await o.panel.admin.startTransfer(uuid, { node_id: o.destination.id });
-    if (o.cancelAt !== undefined) {
-      const cancelAt = o.cancelAt;
-      await waitFor(
-        () => {
-          const v = dst.view;
-          return !!v && v.state === 'processing' && v.bytes_done > 0 && (!v.bytes_total || v.bytes_done >= v.bytes_total * cancelAt);
-        },
-        { timeoutMs: 30_000, what: 'the destination to receive data' },
-      );
-      display.log(`cancelling from the source: DELETE /api/servers/${uuid}/transfer`);
-      const cancelStart = Date.now();
-      const res = await o.panel.admin.cancelTransfer(uuid, 'source');
-      display.log(`source answered ${res.status}${res.status === 202 ? ' Accepted' : ` ${JSON.stringify(res.body)}`}`);
-      await withTimeout(Promise.all(watchers.map((w) => w.ended)), 15_000, 'both sides to end');
-      cancelMs = Math.max(src.endedAt, dst.endedAt) - cancelStart;
-    } else {
-      await withTimeout(Promise.all(watchers.map((w) => w.ended)), 120_000, 'both sides to end');
-    }
-  } finally {
-    for (const w of watchers) w.stop();
-  }
-  const durationMs = Math.max(src.endedAt, dst.endedAt) - started;
-  const via = watchers.map((w) => (w.wsEvents > 0 ? 'ws' : 'poll')).join('+');
-  return {
-    title: o.title,
-    source: String(src.final),
-    destination: String(dst.final),
-    durationMs,
-    bytes: o.cancelAt === undefined ? (dst.view?.bytes_total ?? src.view?.bytes_total ?? 0) : (dst.view?.bytes_done ?? 0),
-    verification: o.cancelAt === undefined ? '' : `${cancelMs} ms`,
-    ok: true,
-    via,
-  };
-}

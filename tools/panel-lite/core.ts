@@ -1,3 +1,9 @@
+/**
+ * panel-lite's model: nodes, servers and transfers as the Panel keeps them, the calls it received
+ * and the faults it injects; the remote API (remote.ts) and the admin API (admin.ts) call into it.
+ * One class past 400 lines on purpose: its operations share the records and the calls to the
+ * nodes, and splitting it would scatter one transfer's steps over several files.
+ */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isUuidV4 } from '../../src/uuid.js';
