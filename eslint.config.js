@@ -1,6 +1,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// The daemon (src/) never imports the tools (tools/: panel-lite, the demo), the bench or the tests:
+// they import the daemon, never the other way round. A relative specifier that climbs out of src/
+// into one of them; `\x2F` is '/', which esquery's /regex/ selectors below cannot hold literally.
+const OUTSIDE_THE_DAEMON = String.raw`^(\.\.\x2F)+(tools|bench|test)(\x2F|$)`;
+const BOUNDARY_MESSAGE = 'The daemon (src/) must not import tools/, bench/ or test/: they depend on it, not the other way round.';
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bin/**', 'eslint.config.js'] },
   js.configs.recommended,
@@ -25,6 +31,20 @@ export default tseslint.config(
       '@typescript-eslint/prefer-promise-reject-errors': 'off',
       'no-empty': ['error', { allowEmptyCatch: true }],
       'no-control-regex': 'off',
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: OUTSIDE_THE_DAEMON, message: BOUNDARY_MESSAGE }] }],
+      // no-restricted-imports sees static imports and re-exports only: the same check for import()
+      // and require(), and import() takes a literal so that no computed path slips past it.
+      'no-restricted-syntax': [
+        'error',
+        { selector: `ImportExpression[source.value=/${OUTSIDE_THE_DAEMON}/]`, message: BOUNDARY_MESSAGE },
+        { selector: `CallExpression[callee.name='require'][arguments.0.value=/${OUTSIDE_THE_DAEMON}/]`, message: BOUNDARY_MESSAGE },
+        { selector: "ImportExpression[source.type!='Literal']", message: 'import() in the daemon takes a string literal, so that the import boundary check can see where it leads.' },
+      ],
     },
   },
 );

@@ -9,6 +9,9 @@
  * --work-dir puts the data sets, both daemons' roots and the baselines' destinations under DIR
  * (e.g. /dev/shm/wings-bench, a tmpfs), for disks whose own behaviour drowns the software's
  * (see docs/benchmarks.md: online discard after 50,000-file deletions).
+ *
+ * One script of ~500 lines: data sets, baselines, runs and the table share its arguments and
+ * nothing else uses them.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -355,7 +358,7 @@ function table(rows: string[][]): string {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  if (!fs.existsSync(path.join(REPO, 'dist/daemon.js'))) {
+  if (!fs.existsSync(path.join(REPO, 'dist/src/daemon.js'))) {
     throw new Error('run `npm run build` first: the daemons run dist/');
   }
   if (args.workDir) {

@@ -1,7 +1,8 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { Daemon } from '../daemon.js';
 import { VERSION } from '../version.js';
+import { positiveInt } from './arguments.js';
 
 const program = new Command();
 program
@@ -12,6 +13,8 @@ program
   .enablePositionalOptions()
   .option('-c, --config <path>', 'path to config.yml', '/etc/pterodactyl/config.yml')
   .option('--debug', 'debug logging (not persisted)', false)
+  // The two tools live outside the daemon's code (tools/): bin/wings.js hands them to their own entry point.
+  .addHelpText('after', '\nTools (not part of the daemon): `wings panel-lite --help`, `wings demo --help`.')
   .action(async (opts: { config: string; debug: boolean }) => {
     let loaded;
     try {
@@ -40,39 +43,6 @@ program
       await daemon.stop().catch(() => {});
       process.exit(1);
     }
-  });
-
-program
-  .command('panel-lite')
-  .description('run panel-lite, the in-repo stand-in for the Panel')
-  .requiredOption('-c, --config <path>', 'panel-lite YAML config')
-  .action(async (opts: { config: string }) => {
-    const { startPanelLiteFromFile } = await import('../panel/lite/index.js');
-    const panel = await startPanelLiteFromFile(opts.config);
-    console.log(JSON.stringify({ url: panel.url, admin_url: panel.adminUrl }));
-    const stop = () => void panel.close().then(() => process.exit(0));
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-
-program
-  .command('demo')
-  .description('panel-lite and two nodes on loopback: a verified transfer with live progress, then a cancelled one')
-  .option('--plain', 'plain progress lines instead of bars (default without a TTY)', false)
-  .option('--size-mib <n>', 'size of the generated server in MiB', (v) => positiveInt(v, '--size-mib'), 300)
-  .option('--cancel-limit <mibps>', 'upload limit of node B for the cancelled transfer, MiB/s', (v) => positiveInt(v, '--cancel-limit'), 25)
-  .option('--keep', 'keep the temporary directory', false)
-  .option('--docker', 'run the servers in Docker containers (a reachable engine; the local busybox image, built when missing, never pulled)', false)
-  .action(async (opts: { plain: boolean; sizeMib: number; cancelLimit: number; keep: boolean; docker: boolean }) => {
-    const { runDemo } = await import('../demo/index.js');
-    const code = await runDemo({
-      plain: opts.plain || !process.stdout.isTTY,
-      sizeMib: opts.sizeMib,
-      cancelUploadLimit: opts.cancelLimit,
-      keep: opts.keep,
-      docker: opts.docker,
-    });
-    process.exit(code);
   });
 
 program
@@ -110,11 +80,5 @@ program
     const { diagnostics } = await import('./diagnostics.js');
     process.stdout.write(`${await diagnostics(opts.config, { logLines: opts.logLines })}\n`);
   });
-
-function positiveInt(value: string, name: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
-  return n;
-}
 
 await program.parseAsync(process.argv);

@@ -1,37 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 import { request } from 'undici';
 import { parse, stringify } from 'yaml';
 import { deepMerge } from '../../src/config/load.js';
-import { freePort, loopbackNodeConfig } from '../../src/demo/nodes.js';
-import { startPanelLite, type PanelLite } from '../../src/panel/lite/index.js';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
+import { WINGS_BIN, freePort, loopbackNodeConfig } from '../../tools/demo/nodes.js';
+import { waitFor } from '../../tools/demo/wait.js';
+import { startPanelLite, type PanelLite } from '../../tools/panel-lite/index.js';
 import { tmpDir } from './tmp.js';
 
-export { freePort, tmpDir };
+export { WINGS_BIN, freePort, tmpDir, waitFor };
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const WINGS_BIN = path.join(REPO, 'bin/wings.js');
-
-export async function waitFor<T>(
-  fn: () => T | Promise<T>,
-  { timeoutMs = 15_000, intervalMs = 25, what = 'condition' } = {},
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+export const REPO = PACKAGE_ROOT;
 
 export interface ApiResponse<T = any> {
   status: number;

@@ -1,36 +1,16 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { snapshotTree, type TreeEntry } from '../../tools/demo/tree.js';
 
-export interface EntrySnapshot {
-  type: 'file' | 'dir' | 'symlink';
-  mode: number;
-  mtime: number;
-  size?: number;
-  sha256?: string;
-  target?: string;
-}
+export type EntrySnapshot = TreeEntry;
 
-/** Every entry below root (names as latin1 of the raw bytes, so any byte survives), with metadata. */
-export function snapshot(root: string): Record<string, EntrySnapshot> {
-  const out: Record<string, EntrySnapshot> = {};
-  const walk = (dirBuf: Buffer, rel: string) => {
-    for (const nameBuf of fs.readdirSync(dirBuf, { encoding: 'buffer' })) {
-      const full = Buffer.concat([dirBuf, Buffer.from('/'), nameBuf]);
-      const key = rel ? `${rel}/${nameBuf.toString('latin1')}` : nameBuf.toString('latin1');
-      const st = fs.lstatSync(full);
-      const base = { mode: st.mode & 0o777, mtime: Math.floor(st.mtimeMs / 1000) };
-      if (st.isSymbolicLink()) out[key] = { type: 'symlink', ...base, mode: 0, target: fs.readlinkSync(full, { encoding: 'buffer' }).toString('latin1') };
-      else if (st.isDirectory()) {
-        out[key] = { type: 'dir', ...base };
-        walk(full, key);
-      } else if (st.isFile()) {
-        out[key] = { type: 'file', ...base, size: st.size, sha256: createHash('sha256').update(fs.readFileSync(full)).digest('hex') };
-      }
-    }
-  };
-  walk(Buffer.from(root), '');
-  return out;
+/**
+ * Every entry below root (names as latin1 of the raw bytes, so any byte survives), with metadata:
+ * the demo's snapshot as a plain object, which reads better in a failed `toEqual`.
+ */
+export async function snapshot(root: string): Promise<Record<string, EntrySnapshot>> {
+  return Object.fromEntries(await snapshotTree(root));
 }
 
 /** A tree that exercises every fidelity rule of D5. */

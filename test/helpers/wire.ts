@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { request } from 'undici';
-import { signNodeJwt } from '../../src/panel/lite/index.js';
+import { signNodeJwt } from '../../tools/panel-lite/index.js';
 
 export interface TarEntry {
   name: string;

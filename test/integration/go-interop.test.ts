@@ -94,7 +94,7 @@ describe('Go-shaped peers', () => {
     fs.writeFileSync(path.join(src, 'world/region/r.mca'), randomBytes(5 * 1024 * 1024));
     fs.writeFileSync(path.join(src, 'eula.txt'), 'eula=true\n'.repeat(10000));
     fs.symlinkSync('eula.txt', path.join(src, 'link'));
-    const expected = snapshot(src);
+    const expected = await snapshot(src);
 
     const out = tmpDir('go-dest-');
     let seen: { authorization?: string; contentType?: string; transferSize?: string; parts: string[]; checksumOk?: boolean } = { parts: [] };
@@ -151,7 +151,7 @@ describe('Go-shaped peers', () => {
       expect(Number(seen.transferSize)).toBeGreaterThan(5 * 1024 * 1024);
       expect(seen.parts).toEqual(['archive', 'checksum']);
       expect(seen.checksumOk).toBe(true);
-      expect(snapshot(out)).toEqual(expected);
+      expect(await snapshot(out)).toEqual(expected);
       // completed: the source stays locked until the Panel deletes the server (D7)
       const power = await node.api('POST', `/api/servers/${s.uuid}/power`, { action: 'start' });
       expect(power.status).toBe(409);

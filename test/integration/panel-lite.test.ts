@@ -17,7 +17,7 @@ import {
   startPanelLiteFromFile,
   type NodeView,
   type PanelLite,
-} from '../../src/panel/lite/index.js';
+} from '../../tools/panel-lite/index.js';
 
 const ADMIN_TOKEN = 'admin-secret-token';
 

@@ -61,7 +61,7 @@ describe.each(environments)('cancelling transfers from either side (D3) and dele
     await waitFor(async () => (await b.api('GET', `/api/transfers/${uuid}`)).status === 404, { what: 'destination terminal', timeoutMs: 2000 });
     await waitFor(() => !fs.existsSync(b.serverDir(uuid)), { what: 'destination data removed', timeoutMs: 2000 });
     expect((await b.api('GET', `/api/servers/${uuid}`)).status).toBe(404);
-    expect(snapshot(a.serverDir(uuid))).toEqual(sourceSnapshot);
+    expect(await snapshot(a.serverDir(uuid))).toEqual(sourceSnapshot);
     if (docker) {
       // the failed incoming transfer left no container behind; the source keeps its own
       expect(await hasContainer(b, uuid)).toBe(false);
@@ -88,7 +88,7 @@ describe.each(environments)('cancelling transfers from either side (D3) and dele
 
   it('cancels from the source mid-stream; a second cancel is 409; a retry succeeds', async () => {
     const uuid = await serverWithData();
-    const snap = snapshot(a.serverDir(uuid));
+    const snap = await snapshot(a.serverDir(uuid));
     await midStream(uuid);
     const status = await a.api('GET', `/api/servers/${uuid}/transfer`);
     expect(status.body).toMatchObject({ server: uuid, direction: 'outgoing', state: 'processing' });
@@ -122,7 +122,7 @@ describe.each(environments)('cancelling transfers from either side (D3) and dele
 
   it('cancels from the destination mid-stream; the source ends failed with the destination\'s reason', async () => {
     const uuid = await serverWithData();
-    const snap = snapshot(a.serverDir(uuid));
+    const snap = await snapshot(a.serverDir(uuid));
     await midStream(uuid);
     const incoming = await b.api('GET', `/api/transfers/${uuid}`);
     expect(incoming.body).toMatchObject({ direction: 'incoming', state: 'processing' });
@@ -152,7 +152,7 @@ describe.each(environments)('cancelling transfers from either side (D3) and dele
 
   it('deleting the server on the destination mid-stream cancels the incoming transfer', async () => {
     const uuid = await serverWithData();
-    const snap = snapshot(a.serverDir(uuid));
+    const snap = await snapshot(a.serverDir(uuid));
     await midStream(uuid);
     expect((await b.api('DELETE', `/api/servers/${uuid}`)).status).toBe(204);
     await expectCleanEnd(uuid, snap);

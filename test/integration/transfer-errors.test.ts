@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signNodeJwt } from '../../src/panel/lite/index.js';
+import { signNodeJwt } from '../../tools/panel-lite/index.js';
 import {
   ECHO_SERVER,
   startTwoNodes,

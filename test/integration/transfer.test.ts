@@ -43,7 +43,7 @@ describe.each(environments)('server transfer between two real daemons (%s enviro
     const uuid = await makeServer(a);
     await a.api('POST', `/api/servers/${uuid}/power`, { action: 'start' });
     await a.waitForState(uuid, 'running');
-    const before = expectedAfterTransfer(snapshot(a.serverDir(uuid)));
+    const before = expectedAfterTransfer(await snapshot(a.serverDir(uuid)));
     expect(Object.keys(before).length).toBeGreaterThan(20);
 
     const row = await tp.panel.admin.startTransfer(uuid, { node_id: b.id });
@@ -69,7 +69,7 @@ describe.each(environments)('server transfer between two real daemons (%s enviro
       expect(await inspectServerContainer(a, uuid)).toBeNull();
       expect((await nodeContainers(a)).map((c) => c.name)).not.toContain(a.containerName(uuid));
     }
-    expect(snapshot(b.serverDir(uuid))).toEqual(before);
+    expect(await snapshot(b.serverDir(uuid))).toEqual(before);
     // no active transfers left on either side
     expect((await a.api('GET', '/api/transfers')).body).toEqual([]);
     expect((await b.api('GET', '/api/transfers')).body).toEqual([]);

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { PanelError, nodeView, type PanelCore } from './core.js';
+import { PanelLiteError, nodeView, type PanelCore } from './core.js';
 import { serverConfiguration } from './render.js';
 import type { ServerRecord } from './state.js';
 
@@ -107,7 +107,7 @@ function safeEqual(a: string, b: string): boolean {
 
 function parse<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   const r = schema.safeParse(body ?? {});
-  if (!r.success) throw new PanelError(422, z.prettifyError(r.error));
+  if (!r.success) throw new PanelLiteError(422, z.prettifyError(r.error));
   return r.data;
 }
 
@@ -130,7 +130,7 @@ export function buildAdminApp(core: PanelCore, adminToken: string): FastifyInsta
     try {
       done(null, JSON.parse(text));
     } catch {
-      done(new PanelError(400, 'body is not valid JSON'), undefined);
+      done(new PanelLiteError(400, 'body is not valid JSON'), undefined);
     }
   });
 
@@ -142,7 +142,7 @@ export function buildAdminApp(core: PanelCore, adminToken: string): FastifyInsta
   });
 
   app.setErrorHandler((err, _req, reply: FastifyReply) => {
-    if (err instanceof PanelError) return reply.code(err.status).send({ error: err.message, ...err.extra });
+    if (err instanceof PanelLiteError) return reply.code(err.status).send({ error: err.message, ...err.extra });
     const e = err as { statusCode?: number; message?: string };
     if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ error: e.message });
     core.log.error({ err }, 'admin API error');
@@ -153,7 +153,7 @@ export function buildAdminApp(core: PanelCore, adminToken: string): FastifyInsta
   type P = { Params: { uuid: string } };
   const id = (raw: string) => {
     const n = Number(raw);
-    if (!Number.isInteger(n)) throw new PanelError(404, 'node not found');
+    if (!Number.isInteger(n)) throw new PanelLiteError(404, 'node not found');
     return n;
   };
 
@@ -207,7 +207,7 @@ export function buildAdminApp(core: PanelCore, adminToken: string): FastifyInsta
   });
   app.delete<P>('/admin/api/servers/:uuid/transfer', async (req, reply) => {
     const side = (req.query as { side?: string }).side ?? 'source';
-    if (side !== 'source' && side !== 'destination') throw new PanelError(422, 'side must be source or destination');
+    if (side !== 'source' && side !== 'destination') throw new PanelLiteError(422, 'side must be source or destination');
     const res = await core.cancelTransfer(req.params.uuid, side);
     if (res.status === 0) return reply.code(502).send({ error: res.error, node_status: 0, node_body: null });
     if (res.body === null) return reply.code(res.status).send();
@@ -231,7 +231,7 @@ export function buildAdminApp(core: PanelCore, adminToken: string): FastifyInsta
     try {
       re = q.path ? new RegExp(q.path) : null;
     } catch {
-      throw new PanelError(422, 'path is not a valid regular expression');
+      throw new PanelLiteError(422, 'path is not a valid regular expression');
     }
     const since = q.since ? Number(q.since) : 0;
     return core.calls.filter(
@@ -248,7 +248,7 @@ export function buildAdminApp(core: PanelCore, adminToken: string): FastifyInsta
     try {
       new RegExp(spec.path);
     } catch {
-      throw new PanelError(422, 'path is not a valid regular expression');
+      throw new PanelLiteError(422, 'path is not a valid regular expression');
     }
     const { regex: _regex, ...f } = core.addFault(spec);
     return reply.code(201).send(f);

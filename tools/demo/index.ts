@@ -3,16 +3,18 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { errorMessage } from '../errors.js';
-import { ROOT_ADMIN_PERMISSIONS, startPanelLite, websocketToken, type PanelLite } from '../panel/lite/index.js';
-import { formatBytes } from '../transfer/format.js';
-import type { TransferView } from '../transfer/transfer.js';
+import { errorMessage } from '../../src/errors.js';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
+import { formatBytes } from '../../src/transfer/format.js';
+import { ROOT_ADMIN_PERMISSIONS, startPanelLite, websocketToken, type PanelLite } from '../panel-lite/index.js';
+import { Cleanup } from './cleanup.js';
 import { startDemoNode, type DemoNode } from './nodes.js';
-import { createDisplay, type ProgressDisplay } from './progress.js';
+import { ANSI, C, createDisplay, type ProgressDisplay } from './progress.js';
+import { runTransfer } from './run-transfer.js';
 import { ServerSocket, type SocketEvent } from './socket.js';
 import { compareTrees, generateTree, snapshotTree, type TreeSnapshot } from './tree.js';
-import { SideWatcher } from './watch.js';
+import { waitFor } from './wait.js';
+import type { SideWatcher } from './watch.js';
 
 export interface DemoOptions {
   /** Plain progress lines instead of bars (forced without a TTY). */
@@ -33,14 +35,14 @@ export const DEMO_IMAGE = 'wings-ts/busybox:latest';
 
 /** --docker: the engine must answer; the local image is built from busybox-static when missing (never pulled). */
 async function prepareDocker(out: (l: string) => void): Promise<void> {
-  const { connectDocker } = await import('../environment/docker/index.js');
+  const { connectDocker } = await import('../../src/environment/docker/index.js');
   const docker = await connectDocker();
   try {
     await docker.getImage(DEMO_IMAGE).inspect();
     out(`docker: engine reachable, image ${DEMO_IMAGE} present`);
     return;
   } catch {}
-  const script = fileURLToPath(new URL('../../scripts/docker-test-image.sh', import.meta.url));
+  const script = path.join(PACKAGE_ROOT, 'scripts/docker-test-image.sh');
   out(`docker: building ${DEMO_IMAGE} with ${script} (from busybox-static, no pull)`);
   const r = spawnSync('bash', [script], { encoding: 'utf8' });
   if (r.status !== 0) {
@@ -50,7 +52,7 @@ async function prepareDocker(out: (l: string) => void): Promise<void> {
 
 /** Removes the containers of the demo's nodes (each node names its containers with its own prefix). */
 async function removeDemoContainers(nodes: DemoNode[]): Promise<void> {
-  const { connectDocker } = await import('../environment/docker/index.js');
+  const { connectDocker } = await import('../../src/environment/docker/index.js');
   const docker = await connectDocker();
   const prefixes = nodes.map((n) => `wings-demo-${new URL(n.url).port}-`);
   const all = await docker.listContainers({ all: true });
@@ -60,15 +62,6 @@ async function removeDemoContainers(nodes: DemoNode[]): Promise<void> {
       .map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})),
   );
 }
-
-const C = {
-  bold: (s: string) => `\u001b[1m${s}\u001b[22m`,
-  green: (s: string) => `\u001b[32m${s}\u001b[39m`,
-  red: (s: string) => `\u001b[31m${s}\u001b[39m`,
-  dim: (s: string) => `\u001b[2m${s}\u001b[22m`,
-  cyan: (s: string) => `\u001b[36m${s}\u001b[39m`,
-};
-const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
 
 /** The game server of the demo (process environment): prints a start banner, echoes commands, stops on `stop`. */
 const DEMO_SERVER = {
@@ -82,65 +75,6 @@ const DEMO_SERVER = {
   skip_egg_scripts: true,
   environment: { SERVER_PORT: 25565 },
 };
-
-interface TransferResult {
-  title: string;
-  source: string;
-  destination: string;
-  durationMs: number;
-  bytes: number;
-  verification: string;
-  ok: boolean;
-  via: string;
-}
-
-class Cleanup {
-  private readonly steps: (() => Promise<void> | void)[] = [];
-  private readonly syncSteps: (() => void)[] = [];
-  private running: Promise<void> | undefined;
-
-  add(step: () => Promise<void> | void, sync?: () => void): void {
-    this.steps.unshift(step);
-    if (sync) this.syncSteps.unshift(sync);
-  }
-
-  run(): Promise<void> {
-    this.running ??= (async () => {
-      for (const s of this.steps) {
-        try {
-          await s();
-        } catch {}
-      }
-    })();
-    return this.running;
-  }
-
-  /** Last resort on process exit: no awaiting possible. */
-  runSync(): void {
-    for (const s of this.syncSteps) {
-      try {
-        s();
-      } catch {}
-    }
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil(fn: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await fn()) return;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([p, sleep(ms).then(() => Promise.reject(new Error(`timed out after ${ms / 1000}s waiting for ${what}`)))]);
-}
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
@@ -231,7 +165,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     step(`Creating a server on node A with ~${opts.sizeMib} MiB of generated files`);
     const server = await panel.admin.createServer({ node_id: a.id, ...DEMO_SERVER, ...(opts.docker ? { image: DEMO_IMAGE } : {}) });
     const uuid = server.uuid;
-    await waitUntil(() => fs.existsSync(a.serverDir(uuid)), 10_000, 'the server directory');
+    await waitFor(() => fs.existsSync(a.serverDir(uuid)), { timeoutMs: 10_000, what: 'the server directory' });
     const genStart = Date.now();
     const gen = await generateTree(a.serverDir(uuid), opts.sizeMib * 1024 * 1024);
     out(
@@ -262,14 +196,17 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       consoleVia = `polling (websocket unavailable: ${errorMessage(err)})`;
       out(`websocket not available (${errorMessage(err)}); falling back to the status APIs`);
     }
-    await waitUntil(async () => {
-      const r = await a.api('POST', `/api/servers/${uuid}/power`, { action: 'start' });
-      return r.status === 202 || r.status === 204;
-    }, 15_000, 'the server to accept the start');
-    await waitUntil(async () => (await a.api('GET', `/api/servers/${uuid}`)).body?.state === 'running' || serverState === 'running', 15_000, 'the server to run');
+    await waitFor(
+      async () => {
+        const r = await a.api('POST', `/api/servers/${uuid}/power`, { action: 'start' });
+        return r.status === 202 || r.status === 204;
+      },
+      { timeoutMs: 15_000, what: 'the server to accept the start' },
+    );
+    await waitFor(async () => (await a.api('GET', `/api/servers/${uuid}`)).body?.state === 'running' || serverState === 'running', { timeoutMs: 15_000, what: 'the server to run' });
     if (consoleSocket.authenticated) {
       consoleSocket.send('send command', ['say Hello from the wings-ts demo!']);
-      await waitUntil(() => consoleLines.some((l) => l.includes('Hello from')), 3000, 'the console echo').catch(() => {});
+      await waitFor(() => consoleLines.some((l) => l.includes('Hello from')), { timeoutMs: 3000, what: 'the console echo' }).catch(() => {});
     }
     out(`server is running on node A (console via ${consoleVia})`);
 
@@ -296,7 +233,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     out(`source: ${r1.source}   destination: ${r1.destination}   (${seconds(r1.durationMs)}, ${formatBytes(r1.bytes / Math.max(0.001, r1.durationMs / 1000))}/s)`);
     const panelRow = await panel.admin.getTransfer(uuid);
     const onB = await b.api('GET', `/api/servers/${uuid}`);
-    await waitUntil(() => !fs.existsSync(a.serverDir(uuid)), 10_000, 'the source data to be removed by the Panel').catch(() => {});
+    await waitFor(() => !fs.existsSync(a.serverDir(uuid)), { timeoutMs: 10_000, what: 'the source data to be removed by the Panel' }).catch(() => {});
     out(`panel: successful=${String(panelRow.successful)}; server on B: HTTP ${onB.status} state=${onB.body?.state}; source data removed: ${!fs.existsSync(a.serverDir(uuid))}`);
 
     step('Verifying the received tree on node B, file by file');
@@ -332,19 +269,22 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     out(`source: ${r2.source}   destination: ${r2.destination}   (cancel → both terminal in ${r2.verification})`);
     // D3: the destination removes the server's registration right after publishing its terminal state.
     const isClean = async () => !fs.existsSync(a.serverDir(uuid)) && (await a.api('GET', `/api/servers/${uuid}`)).status === 404;
-    const destClean = await waitUntil(isClean, 5_000, 'the destination to be clean').then(
+    const destClean = await waitFor(isClean, { timeoutMs: 5_000, what: 'the destination to be clean' }).then(
       () => true,
       () => false,
     );
     const stillOnB = await b.api('GET', `/api/servers/${uuid}`);
-    const panelRow2 = await waitUntilValue(async () => {
-      const row = await panel.admin.getTransfer(uuid);
-      return row.successful === null ? undefined : row;
-    }, 10_000);
+    const panelRow2 = await waitFor(
+      async () => {
+        const row = await panel.admin.getTransfer(uuid);
+        return row.successful === null ? undefined : row;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: "the Panel's transfer result" },
+    ).catch(() => undefined);
     const sourceIntact = compareTrees(before, await snapshotTree(b.serverDir(uuid))).ok;
     const startable = (await b.api('POST', `/api/servers/${uuid}/power`, { action: 'start' })).status;
     if (startable === 202 || startable === 204) {
-      await waitUntil(async () => (await b.api('GET', `/api/servers/${uuid}`)).body?.state === 'running', 10_000, 'restart on B').catch(() => {});
+      await waitFor(async () => (await b.api('GET', `/api/servers/${uuid}`)).body?.state === 'running', { timeoutMs: 10_000, what: 'restart on B' }).catch(() => {});
       await b.api('POST', `/api/servers/${uuid}/power`, { action: 'kill' });
     }
     out(
@@ -403,91 +343,3 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   }
 }
 
-async function waitUntilValue<T>(fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch {}
-    await sleep(100);
-  }
-  return undefined;
-}
-
-interface RunTransferOptions {
-  title: string;
-  panel: PanelLite;
-  uuid: string;
-  source: DemoNode;
-  destination: DemoNode;
-  display: ProgressDisplay;
-  sourceSocket?: ServerSocket;
-  setSourceWatcher?: (w: SideWatcher) => void;
-  tokenFor: (node: DemoNode, uuid: string) => () => string;
-  paint: (f: (s: string) => string, s: string) => string;
-  /** Cancel from the source once the destination received this fraction. */
-  cancelAt?: number;
-}
-
-/** One transfer with a bar per side; for a cancel run `verification` carries the cancel-to-terminal time. */
-async function runTransfer(o: RunTransferOptions): Promise<TransferResult> {
-  const { display, uuid, panel } = o;
-  const sides = [
-    { label: `${o.source.name.replace('node-', '').toUpperCase()} source`, node: o.source, side: 'source' as const, socket: o.sourceSocket },
-    { label: `${o.destination.name.replace('node-', '').toUpperCase()} dest  `, node: o.destination, side: 'destination' as const, socket: undefined },
-  ];
-  const watchers = sides.map((s) => {
-    const w = new SideWatcher({ node: s.node, side: s.side, uuid, origin: panel.publicUrl, token: o.tokenFor(s.node, uuid), socket: s.socket });
-    const bar = display.bar(s.label);
-    w.on('state', (state: string, via: string) => {
-      bar.update({ ...(w.view ?? {}), state });
-      if (via === 'websocket' || state !== 'pending') display.log(`${s.side.padEnd(11)} → ${state}${via === 'polling' ? ' (status API)' : ''}`);
-    });
-    w.on('progress', (v: TransferView) => bar.update({ ...v, state: w.final ?? v.state }));
-    w.on('log', (line: string) => {
-      const text = line.replace(ANSI, '');
-      if (!/\b(Uploading|Receiving|Downloading|Extracting) \[/.test(text)) display.log(o.paint(C.dim, text));
-    });
-    w.on('end', (state: string) => bar.update({ ...(w.view ?? {}), state, ...(state === 'completed' && w.view?.bytes_total ? { bytes_done: w.view.bytes_total, eta_seconds: 0 } : {}) }));
-    return w;
-  });
-  const [src, dst] = watchers;
-  o.setSourceWatcher?.(src);
-  if (!o.sourceSocket) await src.connectEarly();
-  for (const w of watchers) w.start();
-  const started = Date.now();
-  let cancelMs = 0;
-  try {
-    await o.panel.admin.startTransfer(uuid, { node_id: o.destination.id });
-    if (o.cancelAt !== undefined) {
-      const cancelAt = o.cancelAt;
-      await waitUntil(() => {
-        const v = dst.view;
-        return !!v && v.state === 'processing' && v.bytes_done > 0 && (!v.bytes_total || v.bytes_done >= v.bytes_total * cancelAt);
-      }, 30_000, 'the destination to receive data');
-      display.log(`cancelling from the source: DELETE /api/servers/${uuid}/transfer`);
-      const cancelStart = Date.now();
-      const res = await o.panel.admin.cancelTransfer(uuid, 'source');
-      display.log(`source answered ${res.status}${res.status === 202 ? ' Accepted' : ` ${JSON.stringify(res.body)}`}`);
-      await withTimeout(Promise.all(watchers.map((w) => w.ended)), 15_000, 'both sides to end');
-      cancelMs = Math.max(src.endedAt, dst.endedAt) - cancelStart;
-    } else {
-      await withTimeout(Promise.all(watchers.map((w) => w.ended)), 120_000, 'both sides to end');
-    }
-  } finally {
-    for (const w of watchers) w.stop();
-  }
-  const durationMs = Math.max(src.endedAt, dst.endedAt) - started;
-  const via = watchers.map((w) => (w.wsEvents > 0 ? 'ws' : 'poll')).join('+');
-  return {
-    title: o.title,
-    source: String(src.final),
-    destination: String(dst.final),
-    durationMs,
-    bytes: o.cancelAt === undefined ? (dst.view?.bytes_total ?? src.view?.bytes_total ?? 0) : (dst.view?.bytes_done ?? 0),
-    verification: o.cancelAt === undefined ? '' : `${cancelMs} ms`,
-    ok: true,
-    via,
-  };
-}

@@ -1,6 +1,12 @@
+/**
+ * panel-lite's model: nodes, servers and transfers as the Panel keeps them, the calls it received
+ * and the faults it injects; the remote API (remote.ts) and the admin API (admin.ts) call into it.
+ * One class past 400 lines on purpose: its operations share the records and the calls to the
+ * nodes, and splitting it would scatter one transfer's steps over several files.
+ */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { isUuidV4 } from '../../uuid.js';
+import { isUuidV4 } from '../../src/uuid.js';
 import { callNode, type NodeResponse } from './node-client.js';
 import { nodeConfigYaml } from './render.js';
 import {
@@ -63,13 +69,19 @@ export interface ActivityEntry {
   entry: unknown;
 }
 
-export class PanelError extends Error {
+/**
+ * A refusal panel-lite answers with: the HTTP status, `{error: message, ...extra}` as the body.
+ * Not the daemon's PanelError (src/panel/client.ts), which is an answer the daemon received from a
+ * Panel.
+ */
+export class PanelLiteError extends Error {
   constructor(
     readonly status: number,
     message: string,
     readonly extra: Record<string, unknown> = {},
   ) {
     super(message);
+    this.name = 'PanelLiteError';
   }
 }
 
@@ -221,13 +233,13 @@ export class PanelCore {
 
   requireNode(id: number, status = 422): NodeRecord {
     const node = this.store.node(id);
-    if (!node) throw new PanelError(status, `node ${id} does not exist`);
+    if (!node) throw new PanelLiteError(status, `node ${id} does not exist`);
     return node;
   }
 
   requireServer(uuid: string): ServerRecord {
     const s = this.store.server(uuid);
-    if (!s) throw new PanelError(404, `server ${uuid} does not exist`);
+    if (!s) throw new PanelLiteError(404, `server ${uuid} does not exist`);
     return s;
   }
 
@@ -237,15 +249,15 @@ export class PanelCore {
     const node = this.requireNode(input.node_id);
     const uuid = input.uuid ?? randomUUID();
     if (!isUuidV4(uuid)) {
-      throw new PanelError(422, 'uuid must be a lower-case UUID v4');
+      throw new PanelLiteError(422, 'uuid must be a lower-case UUID v4');
     }
     if (this.state.servers.some((s) => s.uuid === uuid || s.uuid_short === uuid.slice(0, 8))) {
-      throw new PanelError(409, `server ${uuid} already exists`);
+      throw new PanelLiteError(409, `server ${uuid} already exists`);
     }
     const ip = input.allocation?.ip ?? '127.0.0.1';
     const used = this.store.usedPorts(node.id, ip);
     if (input.allocation?.port !== undefined && used.has(input.allocation.port)) {
-      throw new PanelError(409, `allocation ${ip}:${input.allocation.port} is already in use on node ${node.id}`);
+      throw new PanelLiteError(409, `allocation ${ip}:${input.allocation.port} is already in use on node ${node.id}`);
     }
     const port = input.allocation?.port ?? this.store.freePort(node.id, ip);
     const createOnNode = input.create_on_node ?? true;
@@ -347,12 +359,12 @@ export class PanelCore {
     const dest = this.requireNode(input.node_id);
     const source = this.requireNode(s.node_id, 500);
     if (this.store.pendingTransfer(s.uuid)) {
-      throw new PanelError(409, 'This server is already being transferred.');
+      throw new PanelLiteError(409, 'This server is already being transferred.');
     }
     const ip = input.allocation?.ip ?? s.allocation.ip;
     const used = this.store.usedPorts(dest.id, ip, s.uuid);
     if (input.allocation?.port !== undefined && used.has(input.allocation.port)) {
-      throw new PanelError(409, `allocation ${ip}:${input.allocation.port} is already in use on node ${dest.id}`);
+      throw new PanelLiteError(409, `allocation ${ip}:${input.allocation.port} is already in use on node ${dest.id}`);
     }
     const port = input.allocation?.port ?? this.store.freePort(dest.id, ip, s.allocation.port, s.uuid);
     const ts = nowIso();
@@ -438,7 +450,7 @@ export class PanelCore {
   async cancelTransfer(uuid: string, side: 'source' | 'destination'): Promise<NodeResponse> {
     const s = this.requireServer(uuid);
     const t = this.store.pendingTransfer(s.uuid) ?? this.store.latestTransfer(s.uuid);
-    if (!t) throw new PanelError(404, `server ${uuid} has no transfer`);
+    if (!t) throw new PanelLiteError(404, `server ${uuid} has no transfer`);
     if (side === 'source') return callNode(this.requireNode(t.old_node, 500), 'DELETE', `/api/servers/${s.uuid}/transfer`);
     return callNode(this.requireNode(t.new_node, 500), 'DELETE', `/api/transfers/${s.uuid}`);
   }
@@ -453,7 +465,7 @@ export class PanelCore {
     const node = this.requireNode(s.node_id, 500);
     const permissions = input.permissions ?? ROOT_ADMIN_PERMISSIONS;
     if (this.store.pendingTransfer(s.uuid) && !permissions.includes('admin.websocket.transfer')) {
-      throw new PanelError(403, 'You do not have permission to view server transfer logs.');
+      throw new PanelLiteError(403, 'You do not have permission to view server transfer logs.');
     }
     const token = websocketToken({
       issuer: this.publicUrl,
@@ -497,14 +509,14 @@ function normalizeNodeUrl(url: string): string {
   try {
     u = new URL(url);
   } catch {
-    throw new PanelError(422, `invalid node url: ${url}`);
+    throw new PanelLiteError(422, `invalid node url: ${url}`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new PanelError(422, `invalid node url: ${url}`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new PanelLiteError(422, `invalid node url: ${url}`);
   return connectionAddress(url);
 }
 
-function nodeFailure(message: string, res: NodeResponse): PanelError {
-  return new PanelError(502, res.error ? `${message}: ${res.error}` : message, {
+function nodeFailure(message: string, res: NodeResponse): PanelLiteError {
+  return new PanelLiteError(502, res.error ? `${message}: ${res.error}` : message, {
     node_status: res.status,
     node_body: res.body,
   });

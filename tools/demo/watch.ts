@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
-import type { TransferState, TransferView } from '../transfer/transfer.js';
-import { errorMessage } from '../errors.js';
+import type { TransferState, TransferView } from '../../src/transfer/transfer.js';
+import { errorMessage } from '../../src/errors.js';
 import type { DemoNode } from './nodes.js';
 import { ServerSocket, type SocketEvent } from './socket.js';
+import { sleep } from './wait.js';
 
 export type Side = 'source' | 'destination';
 const TERMINAL = new Set(['completed', 'cancelled', 'failed']);
@@ -128,7 +129,7 @@ export class SideWatcher extends EventEmitter {
       if (!this.socket && !this.connecting) void this.connect();
     } else if (r.status === 404 && this.seen) {
       // Left the active list: the socket normally delivered the terminal state already; give it a moment.
-      await new Promise((res) => setTimeout(res, 300));
+      await sleep(300);
       if (!this.final) this.finish('gone');
     }
   }
@@ -163,7 +164,7 @@ export class SideWatcher extends EventEmitter {
     } catch (err) {
       this.wsError = errorMessage(err);
       // Keep polling; retry the socket a little later.
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
     } finally {
       this.connecting = false;
     }

@@ -2,14 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { parse, stringify } from 'yaml';
-import { deepMerge } from '../config/load.js';
-import type { PanelLite } from '../panel/lite/index.js';
+import { deepMerge } from '../../src/config/load.js';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
+import type { PanelLite } from '../panel-lite/index.js';
+import { sleep, withTimeout } from './wait.js';
 
-/** bin/wings.js of this checkout (dist/demo/nodes.js → ../../bin/wings.js). */
-export const WINGS_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/wings.js');
+/** bin/wings.js of this checkout: the `wings` command the demo and the tests start as daemons. */
+export const WINGS_BIN = path.join(PACKAGE_ROOT, 'bin/wings.js');
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -128,7 +129,7 @@ export class DemoNode {
         if ((await this.api('GET', '/api/system')).status === 200) return;
       } catch {}
       if (Date.now() > deadline) throw new Error(`node ${this.name} did not answer within 30 s:\n${this.tail()}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
 
@@ -145,11 +146,10 @@ export class DemoNode {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
-    const r = await Promise.race([this.exited, new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), graceMs))]);
-    if (r === 'timeout') {
+    await withTimeout(this.exited, graceMs, `node ${this.name} to exit`).catch(async () => {
       child.kill('SIGKILL');
       await this.exited;
-    }
+    });
   }
 
   /** Synchronous last resort (process exit handlers). */

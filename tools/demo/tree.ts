@@ -7,7 +7,7 @@ export interface TreeEntry {
   type: 'file' | 'dir' | 'symlink';
   /** 0777 bits (setuid/setgid/sticky are dropped by a transfer); 0 for symlinks. */
   mode: number;
-  /** Whole seconds (a transfer truncates); unused for symlinks. */
+  /** Whole seconds (a transfer truncates); the demo's comparison skips it for symlinks. */
   mtime: number;
   size?: number;
   sha256?: string;
@@ -103,18 +103,22 @@ export async function generateTree(root: string, totalBytes: number): Promise<Ge
   return stats;
 }
 
-/** Every entry below `root` with type, mode, mtime, size, SHA-256 and symlink target. */
+/**
+ * Every entry below `root` with type, mode, mtime, size, SHA-256 and symlink target, in name order.
+ * Keys are the relative paths as latin1 of their raw bytes, so that a name that is not UTF-8
+ * survives (the tests transfer such names). The demo and the tests (test/helpers/tree.ts) share it.
+ */
 export async function snapshotTree(root: string): Promise<TreeSnapshot> {
   const out: TreeSnapshot = new Map();
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    const names = (await fs.promises.readdir(dir)).sort();
+  const walk = async (dir: Buffer, rel: string): Promise<void> => {
+    const names = (await fs.promises.readdir(dir, { encoding: 'buffer' })).sort((x, y) => Buffer.compare(x, y));
     for (const name of names) {
-      const full = path.join(dir, name);
-      const key = rel ? `${rel}/${name}` : name;
+      const full = Buffer.concat([dir, Buffer.from('/'), name]);
+      const key = rel ? `${rel}/${name.toString('latin1')}` : name.toString('latin1');
       const st = await fs.promises.lstat(full);
       const base = { mode: st.mode & 0o777, mtime: Math.floor(st.mtimeMs / 1000) };
       if (st.isSymbolicLink()) {
-        out.set(key, { type: 'symlink', mode: 0, mtime: 0, target: await fs.promises.readlink(full) });
+        out.set(key, { type: 'symlink', ...base, mode: 0, target: (await fs.promises.readlink(full, { encoding: 'buffer' })).toString('latin1') });
       } else if (st.isDirectory()) {
         out.set(key, { type: 'dir', ...base });
         await walk(full, key);
@@ -123,18 +127,14 @@ export async function snapshotTree(root: string): Promise<TreeSnapshot> {
       }
     }
   };
-  await walk(root, '');
+  await walk(Buffer.from(root), '');
   return out;
 }
 
-function hashFile(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    fs.createReadStream(file, { highWaterMark: MiB })
-      .on('data', (c) => h.update(c))
-      .on('error', reject)
-      .on('end', () => resolve(h.digest('hex')));
-  });
+async function hashFile(file: Buffer): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: MiB })) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 export interface TreeDiff {

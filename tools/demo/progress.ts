@@ -1,6 +1,17 @@
 import cliProgress from 'cli-progress';
-import { formatBytes, formatDuration } from '../transfer/format.js';
-import type { TransferView } from '../transfer/transfer.js';
+import { formatBytes, formatDuration } from '../../src/transfer/format.js';
+import type { TransferView } from '../../src/transfer/transfer.js';
+
+/** The demo's terminal colours (used only when it paints: a TTY without --plain). */
+export const C = {
+  bold: (s: string) => `\u001b[1m${s}\u001b[22m`,
+  green: (s: string) => `\u001b[32m${s}\u001b[39m`,
+  red: (s: string) => `\u001b[31m${s}\u001b[39m`,
+  dim: (s: string) => `\u001b[2m${s}\u001b[22m`,
+  cyan: (s: string) => `\u001b[36m${s}\u001b[39m`,
+};
+/** An ANSI escape sequence, to strip colours from the daemons' transfer log lines. */
+export const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
 
 /** What a bar shows: the D8 view, any state text. */
 export type BarValues = Partial<Omit<TransferView, 'state'>> & { state?: string };
