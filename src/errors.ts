@@ -44,6 +44,8 @@ export type ErrorCode =
   /** Node token (Authorization: Bearer) missing or malformed / wrong. */
   | 'TOKEN_MISSING'
   | 'TOKEN_FORBIDDEN'
+  /** No route for this method and path (the Go router's own text/plain answer). */
+  | 'NO_ROUTE'
   // Answered like the Go daemon's unexpected errors: a fixed text and the request id, never the
   // message (which is logged instead).
   /** The body is not valid JSON, has the wrong types or an unsupported content type. */

@@ -13,6 +13,8 @@ interface Answer {
   headers?: Record<string, string>;
   /** The text shown instead of the message, with `request_id` (the message goes to the log). */
   opaque?: string;
+  /** The message alone as text/plain, not JSON (the Go router's own answers). */
+  text?: true;
 }
 
 const BEARER = { 'WWW-Authenticate': 'Bearer' };
@@ -51,6 +53,7 @@ export const ERROR_MAP: Record<ErrorCode, Answer> = {
   TRANSFER_STOP_FAILED: { status: 500, wire: null },
   TOKEN_MISSING: { status: 401, wire: null, headers: BEARER },
   TOKEN_FORBIDDEN: { status: 403, wire: null },
+  NO_ROUTE: { status: 404, wire: null, text: true },
   BAD_BODY: { status: 400, opaque: GENERIC_ERROR },
   BODY_TOO_LARGE: { status: 413, opaque: 'The request body is too large.' },
   DEADLINE: { status: 504, opaque: 'The server could not process this request in time, please try again.' },
@@ -67,18 +70,24 @@ export interface HttpAnswer {
   headers: Record<string, string>;
   /** The body hides the message: whoever answers should log the error. */
   opaque: boolean;
+  /** Send `body.error` alone as text/plain. */
+  text: boolean;
 }
 
 /** The status, body and headers that answer a coded error; `requestId` for the opaque answers. */
 export function answerFor(err: WingsError, requestId = ''): HttpAnswer {
   const a = ERROR_MAP[err.code];
   const headers = a.headers ?? {};
-  if (a.opaque !== undefined) return { status: a.status, body: { error: a.opaque, request_id: requestId }, headers, opaque: true };
+  const text = a.text === true;
+  if (a.opaque !== undefined) {
+    return { status: a.status, body: { error: a.opaque, request_id: requestId }, headers, opaque: true, text };
+  }
   const wire = a.wire === undefined ? err.code : a.wire;
   return {
     status: a.status,
     body: wire === null ? { error: err.message } : { error: err.message, code: wire },
     headers,
     opaque: false,
+    text,
   };
 }

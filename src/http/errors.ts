@@ -65,5 +65,6 @@ export function sendError(err: unknown, request: FastifyRequest, reply: FastifyR
   // the client's business.
   if (coded.code === 'UNEXPECTED') request.log.error({ err }, 'unexpected error while handling request');
   else if (a.opaque && a.status >= 500) request.log.warn({ err }, 'request failed');
-  return reply.code(a.status).headers(a.headers).send(a.body);
+  reply.code(a.status).headers(a.headers);
+  return a.text ? reply.type('text/plain').send(a.body.error) : reply.send(a.body);
 }

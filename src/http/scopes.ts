@@ -43,7 +43,9 @@ export function requireNodeToken(authorization: string | undefined, token: strin
 export function nodeTokenScope(ctx: DaemonContext, register: Register): FastifyPluginAsyncZod {
   return async (scope) => {
     scope.addHook('onRequest', async (request) => requireNodeToken(request.headers.authorization, ctx.config().token));
-    scope.setNotFoundHandler((_request, reply) => reply.code(404).type('text/plain').send('404 page not found'));
+    scope.setNotFoundHandler(async () => {
+      throw new WingsError('NO_ROUTE', '404 page not found');
+    });
     await register(scope);
   };
 }
