@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import type { ServerOptions } from 'node:https';
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { DaemonContext } from '../context.js';
 import { WingsError } from '../errors.js';
@@ -24,10 +24,10 @@ export async function buildApp(ctx: DaemonContext): Promise<WingsApp> {
   const app = Fastify({
     https: tlsOptions(ctx),
     loggerInstance,
-    disableRequestLogging: !ctx.config().debug,
+    logController: new LogController({ disableRequestLogging: !ctx.config().debug }),
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    ignoreTrailingSlash: true,
+    routerOptions: { ignoreTrailingSlash: true },
     bodyLimit: 8 * 1024 * 1024,
     // Slow-loris protection comes from headersTimeout; bodies may stream for hours (transfers).
     requestTimeout: 0,
