@@ -12,7 +12,7 @@ import { registerOpenapi } from './openapi.js';
 import { registerRoutes } from './routes/index.js';
 import type { WingsApp } from './types.js';
 
-/** api.ssl (daemon.md §1.3): HTTPS with the configured PEM files, TLS 1.2 to 1.3; null for plain HTTP. */
+/** api.ssl: HTTPS with the configured PEM files, TLS 1.2 to 1.3; null for plain HTTP. */
 function tlsOptions(ctx: DaemonContext): ServerOptions | null {
   const ssl = ctx.config().api.ssl;
   if (!ssl.enabled) return null;

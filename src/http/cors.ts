@@ -5,7 +5,7 @@ const ALLOW_HEADERS =
   'Accept, Accept-Encoding, Authorization, Cache-Control, Content-Type, Content-Length, Origin, X-Real-IP, X-CSRF-Token';
 
 /**
- * Global, before any scope's authentication (daemon.md §4.1): the request id and the CORS headers on
+ * Global, before any scope's authentication, as in the Go daemon: the request id and the CORS headers on
  * every response (401/403/404 included), and any OPTIONS request answered 204 right here.
  */
 export function corsAndRequestId(app: WingsApp, ctx: DaemonContext): void {

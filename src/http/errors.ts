@@ -15,7 +15,7 @@ export interface ValidationAnswer {
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Without it a refused schema answers the generic 400 (daemon.md §4.3). */
+    /** Without it a refused schema answers the generic 400 with the request id. */
     validationError?: ValidationAnswer;
   }
 }

@@ -5,7 +5,7 @@ import { WingsError } from '../errors.js';
 import type { WingsApp } from './types.js';
 
 /**
- * Authentication as encapsulated Fastify scopes (daemon.md §4.2): a route is authenticated the way
+ * Authentication as encapsulated Fastify scopes: a route is authenticated the way
  * the scope it is registered in says, and nothing else decides it (no list of public paths). Each
  * scope also writes its scheme into the route's OpenAPI entry, so /openapi.json cannot disagree
  * with what is enforced. CORS, OPTIONS and the request id stay global (cors.ts).
@@ -24,7 +24,7 @@ function documentSecurity(scope: WingsApp, security: Security): void {
   });
 }
 
-/** The node-token check of daemon.md §4.2 as an error: 401 (+ WWW-Authenticate) or 403. */
+/** The node-token check as an error: 401 (+ WWW-Authenticate) when absent or not `Bearer …`, 403 when wrong. */
 export function requireNodeToken(authorization: string | undefined, token: string): void {
   const result = checkNodeToken(authorization, token);
   if (result === 'missing') throw new WingsError('TOKEN_MISSING', TOKEN_MISSING);
@@ -68,10 +68,10 @@ export const transferTokenScope = (register: Register) => scopeWithoutNodeToken(
 
 /**
  * `?token=<JWT>` signed by the Panel for one purpose and one use (GET /download/backup,
- * GET /download/file, POST /upload/file; panel-api.md §3). Empty until those routes exist: each
+ * GET /download/file, POST /upload/file). Empty until those routes exist: each
  * will verify its token's purpose claims and its one-time `unique_id` through src/auth.
  */
 export const signedUrlScope = (register: Register) => scopeWithoutNodeToken([{ signedUrl: [] }], register);
 
-/** No HTTP authentication: the console websocket authenticates inside the socket (websocket.md). */
+/** No HTTP authentication: the console websocket authenticates inside the socket (its `auth` event). */
 export const publicScope = (register: Register) => scopeWithoutNodeToken([], register);

@@ -14,7 +14,7 @@ const TRANSFERRING = 'Server is currently being transferred.';
  * Makes `scope` a scope of routes under /api/servers/:server: an onRequest hook resolves `:server`
  * (an exact match on the UUID) before the body is read and answers 404 when no such server lives
  * here. Registered inside the node-token scope, it runs after the token check, so an
- * unauthenticated request for an unknown server gets 401/403, not 404 (daemon.md §4.2).
+ * unauthenticated request for an unknown server gets 401/403, not 404, as from the Go daemon.
  *
  * Handlers get the server from the returned function: it was resolved for every request that
  * reaches them, so they never see a missing one.

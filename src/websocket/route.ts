@@ -33,7 +33,7 @@ export function connectionOptions(): ConnectionOptions {
 const HARDENING_HEADERS = { 'Content-Security-Policy': "default-src 'self'", 'X-Frame-Options': 'DENY' } as const;
 
 /**
- * `GET /api/servers/:server/ws` (websocket.md §1). Registered in the public scope (no node token)
+ * `GET /api/servers/:server/ws`. Registered in the public scope (no node token)
  * that resolves `:server` (404 otherwise, see `serverOf`); then the connection cap, the origin
  * check, the upgrade.
  */

@@ -14,7 +14,7 @@ export const updateRoutes: Routes = async (app, ctx) => {
     { schema: { description: 'Push node configuration from the Panel (merged onto the current configuration).' } },
     async (request) => {
       const cfg = ctx.config();
-      // Go reads the body only after this check (daemon.md §4.5.1): no schema on the route.
+      // Go reads the body only after this check, so the route has no body schema.
       if (cfg.ignore_panel_config_updates) return { applied: false };
       if (request.body === undefined) throw new WingsError('UNPARSABLE', UNPARSABLE);
       const body = update.safeParse(request.body);

@@ -5,7 +5,7 @@ import { refuseWhileTransferring } from '../../../../server-scope.js';
 import type { ServerRoutes } from '../../../../types.js';
 
 /**
- * The install flow shared with /reinstall (daemon.md §4.5.10–11): refuse while transferring (and,
+ * The install flow shared with /reinstall, as the Go daemon runs it: refuse while transferring (and,
  * for a reinstall, while a power action holds the lock), then in the background stop (reinstall),
  * sync with the Panel and run the install script.
  */

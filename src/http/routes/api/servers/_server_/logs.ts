@@ -12,7 +12,7 @@ export const logsRoutes: ServerRoutes = async (app, _ctx, serverOf) => {
       },
     },
     async (request) => {
-      // Go: not a number, ≤ 0 or > 100 all mean 100 (daemon.md §4.5.7).
+      // As in Go: not a number, ≤ 0 or > 100 all mean 100.
       let size = Number.parseInt(request.query.size ?? '', 10);
       if (!Number.isFinite(size) || size <= 0 || size > 100) size = 100;
       const lines = await serverOf(request).environment.readLog(size);

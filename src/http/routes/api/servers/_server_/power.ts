@@ -29,7 +29,7 @@ export const powerRoutes: ServerRoutes = async (app, ctx, serverOf) => {
       if ((action === 'start' || action === 'restart') && server.isSuspended) {
         throw new WingsError('SERVER_SUSPENDED', 'Cannot start or restart a suspended server.');
       }
-      // Go: < 0 or > 300 waits 30 s; 0 or absent tries the lock once (daemon.md §4.5.8).
+      // As in Go: < 0 or > 300 waits 30 s; 0 or absent tries the lock once (the Panel sends none).
       let wait = request.body.wait_seconds ?? 0;
       if (wait < 0 || wait > 300) wait = 30;
       void server.handlePowerAction(action, wait).catch((err) => {
