@@ -8,7 +8,6 @@ import { saveConfig, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { DaemonContext } from './context.js';
 import type { EnvironmentFactory } from './environment/environment.js';
-import { errorMessage } from './errors.js';
 import { buildApp } from './http/app.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics/metrics.js';
@@ -88,7 +87,6 @@ export class Daemon {
       opts.logger ??
       createLogger({ debug: opts.debug || cfg.debug, logDirectory: cfg.system.log_directory });
     const panel = new PanelClient(config, logger.child({ component: 'panel' }), opts.panelRetry);
-    let docker: Dockerode | undefined;
     let environmentFactory: EnvironmentFactory;
     const websockets = new WebsocketHub();
     const metrics = new Metrics();
@@ -126,7 +124,8 @@ export class Daemon {
       transfers,
       websockets,
       metrics,
-      docker,
+      // Connected by start() (docker environment only).
+      docker: undefined,
       bootTime: Date.now(),
     };
     holder.ctx = this.ctx;
@@ -164,7 +163,7 @@ export class Daemon {
         this.ctx.docker = await connectDocker(cfg);
         await ensureDockerNetwork(this.ctx.docker, cfg, logger);
       } catch (err) {
-        logger.error({ err: errorMessage(err) }, 'the Docker engine is not usable; servers cannot start until it is');
+        logger.error({ err }, 'the Docker engine is not usable; servers cannot start until it is');
         const Dockerode = (await import('dockerode')).default;
         this.ctx.docker ??= new Dockerode();
       }
@@ -174,11 +173,11 @@ export class Daemon {
     try {
       this.loadedConfig = saveConfig(this.loadedConfig, cfg);
     } catch (err) {
-      logger.warn({ err: errorMessage(err) }, 'could not rewrite config.yml');
+      logger.warn({ err }, 'could not rewrite config.yml');
     }
     await this.ctx.transfers.recoverAtBoot();
     await this.ctx.servers.restoreStates();
-    void this.ctx.panel.resetServersState().catch((err) => logger.warn({ err: errorMessage(err) }, 'panel reset failed'));
+    void this.ctx.panel.resetServersState().catch((err) => logger.warn({ err }, 'panel reset failed'));
 
     this.app = await buildApp(this.ctx);
     await this.app.listen({ host: cfg.api.host, port: cfg.api.port });
@@ -195,7 +194,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       const { logger } = this.ctx;
       logger.info('shutting down');
-      await this.ctx.transfers.shutdown().catch((err) => logger.error({ err: errorMessage(err) }, 'transfer shutdown'));
+      await this.ctx.transfers.shutdown().catch((err) => logger.error({ err }, 'transfer shutdown'));
       this.ctx.servers.freeze();
       await Promise.all(
         this.ctx.servers.list().map((s) => s.environment.detach().catch(() => {})),

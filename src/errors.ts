@@ -37,9 +37,31 @@ export type ErrorCode =
   | 'POWER_BUSY'
   | 'UNPARSABLE'
   | 'EMPTY_TOKEN'
+  /** POST /api/servers/:server/transfer refused: a transfer is under way, or it was cancelled while the server stopped. */
+  | 'TRANSFER_REFUSED'
+  /** POST /api/servers/:server/transfer: the server did not stop within `system.transfers.stop_timeout`. */
+  | 'TRANSFER_STOP_FAILED'
   /** Node token (Authorization: Bearer) missing or malformed / wrong. */
   | 'TOKEN_MISSING'
-  | 'TOKEN_FORBIDDEN';
+  | 'TOKEN_FORBIDDEN'
+  /** No route for this method and path (the Go router's own text/plain answer). */
+  | 'NO_ROUTE'
+  // Answered like the Go daemon's unexpected errors: a fixed text and the request id, never the
+  // message (which is logged instead).
+  /** The body is not valid JSON, has the wrong types or an unsupported content type. */
+  | 'BAD_BODY'
+  | 'BODY_TOO_LARGE'
+  /** A deadline of ours ran out (a TimeoutError). */
+  | 'DEADLINE'
+  /** Anything that is not a coded error. */
+  | 'UNEXPECTED'
+  /** The Panel answered 404 for a server of ours (sync). */
+  | 'NOT_ON_PANEL'
+  /** A power action or install while the install script runs. */
+  | 'SERVER_INSTALLING'
+  /** `start` for a server that is not offline. */
+  | 'SERVER_RUNNING'
+  | 'INSTALL_FAILED';
 
 export class WingsError extends Error {
   readonly code: ErrorCode;

@@ -1,10 +1,14 @@
 import swagger from '@fastify/swagger';
-import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { VERSION } from '../version.js';
+import type { WingsApp } from './types.js';
 
-/** Route schemas are zod schemas: they validate bodies and also produce /openapi.json. */
-export async function registerOpenapi(app: FastifyInstance): Promise<void> {
+/**
+ * Route schemas are zod schemas: they validate requests, type the handlers and produce
+ * /openapi.json. Each auth scope (scopes.ts) documents its scheme on its routes; the node token is
+ * the default.
+ */
+export async function registerOpenapi(app: WingsApp): Promise<void> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   await app.register(swagger, {
@@ -14,13 +18,25 @@ export async function registerOpenapi(app: FastifyInstance): Promise<void> {
         description: 'Node daemon API (Pterodactyl Wings compatible). Every /api route takes `Authorization: Bearer <node token>` unless noted.',
         version: VERSION,
       },
-      components: { securitySchemes: { nodeToken: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: {
+          nodeToken: { type: 'http', scheme: 'bearer' },
+          transferToken: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'A transfer JWT signed by the Panel with this node\'s token (HS256).',
+          },
+          signedUrl: {
+            type: 'apiKey',
+            in: 'query',
+            name: 'token',
+            description: 'A one-time JWT signed by the Panel with this node\'s token for one download or upload.',
+          },
+        },
+      },
       security: [{ nodeToken: [] }],
     },
     transform: jsonSchemaTransform,
   });
-}
-
-export async function openapiRoutes(app: FastifyInstance): Promise<void> {
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

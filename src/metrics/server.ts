@@ -4,20 +4,16 @@ import type { FastifyInstance } from 'fastify';
 import type { Metrics } from './metrics.js';
 
 /**
- * `GET /metrics` on the API (behind the node token like every non-public route) and the
- * `onResponse` hook that counts requests by route pattern.
+ * The `onResponse` hook that counts the API's requests by route pattern; on the root instance, so
+ * that it counts every scope's routes and the unknown ones. (`GET /metrics` on the API is a route
+ * of the node-token scope: src/http/routes/metrics.ts.)
  */
-export async function metricsRoutes(app: FastifyInstance, metrics: Metrics): Promise<void> {
+export function countRequests(app: FastifyInstance, metrics: Metrics): void {
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern (e.g. /api/servers/:server/power), never the raw URL: bounded label values.
     const route = request.routeOptions?.url;
     metrics.httpRequest(request.method, route, reply.statusCode);
   });
-  app.get(
-    '/metrics',
-    { schema: { description: 'Prometheus metrics (text exposition format). Node token required.', hide: true } },
-    async (_request, reply) => reply.type(metrics.contentType).send(await metrics.render()),
-  );
 }
 
 /** The open metrics listener (`metrics.port`, `metrics.host`): only `GET /metrics`, no auth. */

@@ -99,7 +99,7 @@ export class PanelClient {
         if (opts.signal?.aborted) throw opts.signal.reason;
         if (!(err instanceof PanelError)) {
           if ((err as Error).name === 'TimeoutError' || opts.retry === false) throw err;
-          this.logger.warn({ path, attempt, err: (err as Error).message }, 'panel unreachable, retrying');
+          this.logger.warn({ path, attempt, err }, 'panel unreachable, retrying');
         }
         if (Date.now() - started + interval > this.retry.maxElapsedMs) throw err;
       }

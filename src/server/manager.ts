@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { ProcessState } from '../environment/environment.js';
-import { errorMessage } from '../errors.js';
 import { parseServerConfiguration, type ServerConfigurationData } from './configuration.js';
 import { Server, type ServerDeps } from './server.js';
 
@@ -80,7 +79,7 @@ export class ServerManager {
         this.add(server);
         void server.disk.refresh().catch(() => {});
       } catch (err) {
-        this.logger.error({ uuid: entry?.uuid, err: errorMessage(err) }, 'skipping server that failed to load');
+        this.logger.error({ uuid: entry?.uuid, err }, 'skipping server that failed to load');
       }
     }
     this.logger.info({ count: this.servers.size }, 'loaded servers from the panel');
@@ -91,7 +90,7 @@ export class ServerManager {
       return JSON.parse(fs.readFileSync(this.statesPath, 'utf8')) as Record<string, ProcessState>;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.logger.warn({ err: errorMessage(err) }, 'could not read states.json; assuming every server offline');
+        this.logger.warn({ err }, 'could not read states.json; assuming every server offline');
       }
       return {};
     }
@@ -113,7 +112,7 @@ export class ServerManager {
           await server.handlePowerAction('start');
         }
       } catch (err) {
-        this.logger.error({ server: server.uuid, err: errorMessage(err) }, 'failed to restore server state');
+        this.logger.error({ server: server.uuid, err }, 'failed to restore server state');
       }
     });
     this.saveStatesNow();
@@ -149,7 +148,7 @@ export class ServerManager {
       fs.writeFileSync(tmp, JSON.stringify(out), { mode: 0o644 });
       fs.renameSync(tmp, this.statesPath);
     } catch (err) {
-      this.logger.error({ err: errorMessage(err) }, 'failed to write states.json');
+      this.logger.error({ err }, 'failed to write states.json');
     }
   }
 }

@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.js';
 import type { Environment, EnvironmentFactory, EnvironmentStats, ProcessState } from '../environment/environment.js';
 import { DiskUsage } from '../filesystem/disk-usage.js';
 import { PanelError, type PanelClient } from '../panel/client.js';
-import { errorMessage } from '../errors.js';
+import { WingsError } from '../errors.js';
 import {
   configurationView,
   parseServerConfiguration,
@@ -21,26 +21,6 @@ import { compileDoneMatchers, stripAnsi } from './startup-detection.js';
 
 export type PowerAction = 'start' | 'stop' | 'restart' | 'kill';
 export const POWER_ACTIONS: readonly PowerAction[] = ['start', 'stop', 'restart', 'kill'];
-
-/** An error of a server operation whose text is shown to admins (daemon error) and logged. */
-export class ServerError extends Error {
-  constructor(
-    message: string,
-    readonly kind:
-      | 'busy'
-      | 'transferring'
-      | 'installing'
-      | 'restoring'
-      | 'suspended'
-      | 'running'
-      | 'not-found-remote'
-      | 'disk'
-      | 'other' = 'other',
-  ) {
-    super(message);
-    this.name = 'ServerError';
-  }
-}
 
 export interface ServerDeps {
   config: () => Config;
@@ -72,7 +52,6 @@ export class Server {
   processConfiguration: ProcessConfiguration;
   transferring = false;
   installing = false;
-  restoring = false;
   /** Set by DELETE: blocks new starts during deletion. */
   deleting = false;
 
@@ -172,7 +151,7 @@ export class Server {
       raw = await this.deps.panel.getServerConfiguration(this.uuid, signal);
     } catch (err) {
       if (err instanceof PanelError && err.status === 404) {
-        throw new ServerError('server does not exist on remote system', 'not-found-remote');
+        throw new WingsError('NOT_ON_PANEL', 'server does not exist on remote system', { cause: err });
       }
       throw err;
     }
@@ -189,9 +168,8 @@ export class Server {
   // ---------------------------------------------------------------- power
 
   private checkFlags(): void {
-    if (this.restoring) throw new ServerError('server is currently being restored', 'restoring');
-    if (this.transferring) throw new ServerError('server is currently being transferred', 'transferring');
-    if (this.installing) throw new ServerError('server is currently installing', 'installing');
+    if (this.transferring) throw new WingsError('SERVER_TRANSFERRING', 'server is currently being transferred');
+    if (this.installing) throw new WingsError('SERVER_INSTALLING', 'server is currently installing');
   }
 
   /**
@@ -211,16 +189,16 @@ export class Server {
     }
     const got = waitSeconds > 0 ? await this.powerLock.acquire(waitSeconds * 1000) : this.powerLock.tryAcquire();
     if (!got) {
-      throw new ServerError(
+      throw new WingsError(
+        'POWER_BUSY',
         'another power action is currently being processed for this server, please try again later',
-        'busy',
       );
     }
     try {
       this.checkFlags();
       switch (action) {
         case 'start':
-          if (this.state !== 'offline') throw new ServerError('server is running', 'running');
+          if (this.state !== 'offline') throw new WingsError('SERVER_RUNNING', 'server is running');
           await this.preStart();
           await this.environment.start(this.lifetime.signal);
           break;
@@ -244,11 +222,11 @@ export class Server {
 
   private async preStart(): Promise<void> {
     await this.sync(this.lifetime.signal);
-    if (this.isSuspended) throw new ServerError('server is currently in a suspended state', 'suspended');
+    if (this.isSuspended) throw new WingsError('SERVER_SUSPENDED', 'server is currently in a suspended state');
     if (this.diskLimitBytes > 0) {
       this.publishDaemonMessage('Checking server disk space usage, this could take a few seconds...');
       const used = await this.disk.refresh();
-      if (used > this.diskLimitBytes) throw new ServerError('not enough disk space', 'disk');
+      if (used > this.diskLimitBytes) throw new WingsError('DISK_FULL', 'not enough disk space');
     } else {
       void this.disk.refresh().catch(() => {});
     }
@@ -328,7 +306,7 @@ export class Server {
     try {
       await this.handlePowerAction('start');
     } catch (err) {
-      this.logger.error({ err: errorMessage(err) }, 'crash restart failed');
+      this.logger.error({ err }, 'crash restart failed');
       this.publishDaemonMessage('Server crash was detected but an error occurred while handling it.');
     }
   }
@@ -363,7 +341,7 @@ export class Server {
           await this.writeInstallLog(script, lines).catch((err) => this.logger.warn({ err }, 'install log'));
         } catch (err) {
           ok = false;
-          this.logger.error({ err: errorMessage(err) }, 'installation failed');
+          this.logger.error({ err }, 'installation failed');
         } finally {
           this.installing = false;
         }
@@ -371,7 +349,7 @@ export class Server {
     }
     await this.deps.panel
       .setInstallationStatus(this.uuid, ok, reinstall)
-      .catch((err) => this.logger.warn({ err: errorMessage(err) }, 'failed to report install status'));
+      .catch((err) => this.logger.warn({ err }, 'failed to report install status'));
     // Back to offline after the installer, unless a power action started the server meanwhile
     // (possible with skip_egg_scripts, where nothing blocks a start during creation): its state
     // belongs to that run, and forcing it offline would look like a crash.
@@ -379,7 +357,7 @@ export class Server {
       this.environment.setState('offline');
     }
     this.events.publish('install completed', '');
-    if (!ok) throw new ServerError('installation failed');
+    if (!ok) throw new WingsError('INSTALL_FAILED', 'installation failed');
   }
 
   private async writeInstallLog(

@@ -35,7 +35,6 @@ export async function initiateOutgoing(
   if (server.transferring || manager.outgoing(server.uuid) || manager.incoming(server.uuid)) {
     return { status: 409, body: { error: ALREADY } };
   }
-  if (server.restoring) return { status: 409, body: { error: 'Server is currently being restored.' } };
   const cfg = manager.deps.config();
   const transfer = new Transfer(server.uuid, 'outgoing');
   server.transferring = true;

@@ -4,9 +4,9 @@ import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import { JwtError } from '../auth/jwt.js';
 import type { DaemonContext } from '../context.js';
-import { errorMessage } from '../errors.js';
+import { WingsError, errorMessage, isWingsError } from '../errors.js';
 import type { BusEvent } from '../server/events.js';
-import { POWER_ACTIONS, ServerError, type PowerAction, type Server } from '../server/server.js';
+import { POWER_ACTIONS, type PowerAction, type Server } from '../server/server.js';
 import type { HubConnection, WebsocketHub } from './hub.js';
 import { ConnectionLimiter } from './limiter.js';
 import {
@@ -146,7 +146,7 @@ export class WsConnection implements HubConnection {
       this.log.debug({ code }, 'websocket closed');
       this.cleanup();
     });
-    this.ws.on('error', (err) => this.log.debug({ err: errorMessage(err) }, 'websocket error'));
+    this.ws.on('error', (err) => this.log.debug({ err }, 'websocket error'));
     if (this.server.lifetime.signal.aborted) {
       this.closeDeleted();
       return;
@@ -312,13 +312,13 @@ export class WsConnection implements HubConnection {
     const eventId = randomUUID();
     const message = errorMessage(err);
     if (JWT_CLASS_ERRORS.has(message)) {
-      this.log.debug({ eventId, err: message }, 'websocket token refused');
+      this.log.debug({ eventId, err }, 'websocket token refused');
       this.sendRaw({ event: 'jwt error', args: [`Error Event [${eventId}]: ${message}`] });
       return;
     }
-    this.log.warn({ eventId, err: message }, 'error while handling a websocket message');
+    this.log.warn({ eventId, err }, 'error while handling a websocket message');
     const visible =
-      (err instanceof ServerError && err.kind === 'busy') ||
+      isWingsError(err, 'POWER_BUSY') ||
       (this.claims !== undefined && hasPermission(this.claims, 'admin.websocket.errors', this.deny));
     this.sendRaw({ event: 'daemon error', args: [`Error Event [${eventId}]: ${visible ? message : GENERIC_ERROR}`] });
   }
@@ -428,7 +428,7 @@ export class WsConnection implements HubConnection {
     const state = this.server.state;
     if (state === 'offline') return;
     if (state === 'starting' && !this.server.environment.isAttached) return;
-    if (this.server.transferring) throw new ServerError('server is currently being transferred', 'transferring');
+    if (this.server.transferring) throw new WingsError('SERVER_TRANSFERRING', 'server is currently being transferred');
     await this.server.sendCommand(command);
     this.log.info({ event: 'server:console.command', user: claims.userUuid, command }, 'console command via websocket');
   }

@@ -1,10 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import websocket from '@fastify/websocket';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { DaemonContext } from '../context.js';
-import { errorMessage } from '../errors.js';
+import type { ServerOf, WingsApp } from '../http/types.js';
 import { WsConnection, type ConnectionOptions } from './connection.js';
 import { MAX_SOCKETS_PER_SERVER } from './hub.js';
 
@@ -34,10 +33,11 @@ export function connectionOptions(): ConnectionOptions {
 const HARDENING_HEADERS = { 'Content-Security-Policy': "default-src 'self'", 'X-Frame-Options': 'DENY' } as const;
 
 /**
- * `GET /api/servers/:server/ws` (websocket.md §1). Registered inside the scope whose preHandler
- * resolves `:server` (404 otherwise); then the connection cap, the origin check, the upgrade.
+ * `GET /api/servers/:server/ws`. Registered in the public scope (no node token)
+ * that resolves `:server` (404 otherwise, see `serverOf`); then the connection cap, the origin
+ * check, the upgrade.
  */
-export async function websocketRoutes(app: FastifyInstance, ctx: DaemonContext): Promise<void> {
+export async function websocketRoutes(app: WingsApp, ctx: DaemonContext, serverOf: ServerOf): Promise<void> {
   const log = ctx.logger.child({ component: 'websocket' });
   const requestIds = new WeakMap<IncomingMessage, string>();
   const opts = connectionOptions();
@@ -48,7 +48,7 @@ export async function websocketRoutes(app: FastifyInstance, ctx: DaemonContext):
       perMessageDeflate: { zlibDeflateOptions: { level: 5 } },
     },
     // ws closes the socket itself (1009 for oversized frames, 1002 for protocol errors).
-    errorHandler: (err) => log.debug({ err: errorMessage(err) }, 'websocket error'),
+    errorHandler: (err) => log.debug({ err }, 'websocket error'),
   });
   app.websocketServer.on('headers', (headers: string[], req: IncomingMessage) => {
     for (const [k, v] of Object.entries(HARDENING_HEADERS)) headers.push(`${k}: ${v}`);
@@ -63,13 +63,11 @@ export async function websocketRoutes(app: FastifyInstance, ctx: DaemonContext):
     schema: {
       description:
         'The console websocket (upgrade only). Authenticate inside the socket with `{"event":"auth","args":["<jwt>"]}`; no node token.',
-      params: z.object({ server: z.string() }),
-      security: [],
     },
     preHandler: async (request: FastifyRequest, reply: FastifyReply) => {
       reply.headers(HARDENING_HEADERS);
       if (!request.ws) return;
-      if (ctx.websockets.count(request.wingsServer.uuid) >= MAX_SOCKETS_PER_SERVER) {
+      if (ctx.websockets.count(serverOf(request).uuid) >= MAX_SOCKETS_PER_SERVER) {
         return reply.code(400).send({ error: TOO_MANY_SOCKETS });
       }
       if (!originAllowed(request.headers.origin, ctx.config())) {
@@ -81,7 +79,7 @@ export async function websocketRoutes(app: FastifyInstance, ctx: DaemonContext):
     handler: async (_request: FastifyRequest, reply: FastifyReply) =>
       reply.code(400).header('Sec-WebSocket-Version', '13').type('text/plain').send('Bad Request'),
     wsHandler: (socket, request) => {
-      const conn = new WsConnection(socket, request.wingsServer, ctx, ctx.websockets, opts);
+      const conn = new WsConnection(socket, serverOf(request), ctx, ctx.websockets, opts);
       conn.start();
     },
   });

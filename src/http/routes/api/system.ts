@@ -1,11 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { applyPanelUpdate } from '../../config/load.js';
-import type { DaemonContext } from '../../context.js';
-import { VERSION } from '../../version.js';
-import { httpError } from '../errors.js';
+import { VERSION } from '../../../version.js';
+import type { Routes } from '../../types.js';
 
 function goArch(): string {
   const a = os.arch();
@@ -23,12 +20,13 @@ function osPrettyName(): string {
   }
 }
 
-export async function systemRoutes(app: FastifyInstance, ctx: DaemonContext): Promise<void> {
+/** GET /api/system */
+export const systemRoutes: Routes = async (app, ctx) => {
   app.get(
     '/api/system',
     { schema: { description: 'Node information (legacy shape; `?v=2` for the detailed one).', querystring: z.object({ v: z.string().optional() }) } },
     async (request) => {
-      const v = (request.query as { v?: string }).v;
+      const { v } = request.query;
       const system = {
         architecture: goArch(),
         cpu_threads: os.cpus().length,
@@ -72,39 +70,4 @@ export async function systemRoutes(app: FastifyInstance, ctx: DaemonContext): Pr
       return { version: VERSION, docker, system };
     },
   );
-
-  app.post(
-    '/api/update',
-    { schema: { description: 'Push node configuration from the Panel (merged onto the current configuration).' } },
-    async (request) => {
-      const cfg = ctx.config();
-      if (cfg.ignore_panel_config_updates) return { applied: false };
-      const body = request.body;
-      if (body === undefined) throw httpError('UNPARSABLE', 'The data passed in the request was not in a parsable format. Please try again.');
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('body must be an object');
-      const next = applyPanelUpdate(cfg, body as Record<string, unknown>);
-      if (!next.token) throw httpError('EMPTY_TOKEN', 'The node token may not be empty.');
-      ctx.updateConfig(next);
-      return { applied: true };
-    },
-  );
-
-  app.post(
-    '/api/deauthorize-user',
-    {
-      schema: {
-        description: 'Revoke a user\'s websocket tokens on the listed servers (all when empty) and close their sockets.',
-        body: z.object({ user: z.string(), servers: z.array(z.string()).nullish() }),
-      },
-      config: { validationError: { status: 422, error: 'The data provided in the request could not be validated.' } },
-    },
-    async (request, reply) => {
-      const body = request.body as { user: string; servers?: string[] | null };
-      const targets = body.servers && body.servers.length > 0 ? body.servers : ctx.servers.list().map((s) => s.uuid);
-      for (const uuid of targets) {
-        if (ctx.servers.has(uuid)) ctx.websockets.deauthorizeUser(uuid, body.user);
-      }
-      return reply.code(204).send();
-    },
-  );
-}
+};

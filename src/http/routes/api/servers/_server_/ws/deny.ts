@@ -1,0 +1,14 @@
+import { z } from 'zod';
+import type { ServerRoutes } from '../../../../../types.js';
+
+/** POST /api/servers/:server/ws/deny */
+export const wsDenyRoutes: ServerRoutes = async (app, ctx) => {
+  app.post(
+    '/api/servers/:server/ws/deny',
+    { schema: { description: 'Deny-list websocket token ids.', body: z.object({ jtis: z.array(z.string()) }) } },
+    async (request, reply) => {
+      ctx.websockets.denyJtis(request.body.jtis);
+      return reply.code(204).send();
+    },
+  );
+};
