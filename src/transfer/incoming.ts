@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { Busboy } from '@fastify/busboy';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JWTPayload } from 'jose';
@@ -214,12 +214,14 @@ export async function receiveTransfer(deps: IncomingDeps, request: FastifyReques
       transfer.signal.addEventListener('abort', onAbort, { once: true });
 
       bb.on('file', (name: string, stream: Readable) => {
+        // A part stream errors when the body ends inside it; the parser reports that as its own
+        // 'error' (answered below), so a drained part only needs a listener to not crash the daemon.
         if (name !== 'archive') {
-          stream.resume(); // unknown parts are drained, never buffered
+          stream.on('error', () => {}).resume(); // unknown parts are drained, never buffered
           return;
         }
         if (archiveSeen) {
-          stream.resume();
+          stream.on('error', () => {}).resume();
           return stop(fail('BAD_REQUEST', 'More than one archive part.'));
         }
         archiveSeen = true;
@@ -228,8 +230,10 @@ export async function receiveTransfer(deps: IncomingDeps, request: FastifyReques
         stopProgress = manager.startProgress(transfer, 'Downloading');
         const limiter = new RateLimiter(tcfg.download_limit * MiB);
         stream.on('data', (chunk: Buffer) => hash.update(chunk));
-        stream.on('error', (e) => limiter.destroy(e));
-        stream.pipe(limiter);
+        // pipeline() handles the errors of both streams from now on: the extraction attaches its
+        // own listeners to the limiter only after a few awaits, and a part that errors before
+        // that (the body ended inside it) used to emit an unhandled 'error' there.
+        pipeline(stream, limiter, () => {});
         extraction = extractArchive(limiter, {
           root: server!.dataDirectory,
           signal: transfer.signal,
