@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { DaemonContext } from '../../context.js';
-import { receiveTransfer } from '../../transfer/incoming.js';
+import { receiveTransfer } from '../transfer-receive.js';
 import { initiateOutgoing } from '../../transfer/outgoing.js';
 import { NOT_FOUND, httpError } from '../errors.js';
 
