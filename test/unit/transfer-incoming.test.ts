@@ -72,6 +72,17 @@ async function expectCleanEnd(f: Fixture, outcome: 'failed' | 'cancelled', lastL
   expect(JSON.stringify(f.logs)).not.toContain(NODE_TOKEN);
 }
 
+/** Holds the environment's creation (past the point of no return) until `gate` opens; `creating` says it began. */
+function holdCreate(f: Fixture) {
+  const creating = deferred();
+  const gate = deferred();
+  f.env.create = async () => {
+    creating.resolve();
+    await gate.promise;
+  };
+  return { creating, gate };
+}
+
 /** Nothing at all happened: no transfer, no Panel call, nothing published. */
 function expectNothing(f: Fixture): void {
   expect(f.panel.configCalls).toBe(0);
@@ -294,12 +305,7 @@ describe('the destination: cancel, delete and shutdown (D3, D7, D9)', () => {
 
   it('a cancel past the point of no return is refused, and the transfer completes', async () => {
     const f = known();
-    const creating = deferred();
-    const gate = deferred();
-    f.env.create = async () => {
-      creating.resolve();
-      await gate.promise;
-    };
+    const { creating, gate } = holdCreate(f);
     const answer = post(f, new FakeBody(goodParts(await archiveOf())));
     await creating.promise;
     const t = f.manager.incoming(UUID)!;
@@ -323,12 +329,7 @@ describe('the destination: cancel, delete and shutdown (D3, D7, D9)', () => {
 
   it('deleting the server past the point of no return lets the transfer complete first', async () => {
     const f = known();
-    const creating = deferred();
-    const gate = deferred();
-    f.env.create = async () => {
-      creating.resolve();
-      await gate.promise;
-    };
+    const { creating, gate } = holdCreate(f);
     const answer = post(f, new FakeBody(goodParts(await archiveOf())));
     await creating.promise;
     const deleting = f.manager.beforeServerDelete(f.servers.get(UUID)!);

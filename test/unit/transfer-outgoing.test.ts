@@ -64,6 +64,12 @@ async function destination(answer: (req: IncomingMessage, res: ServerResponse, b
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/transfers`, request: request.promise, body: body.promise, bytes: () => count };
 }
 
+/** A destination's error answer, as the daemon gives it (D4). */
+const refusal = (status: number, body: { error: string; code: string }) => (_req: IncomingMessage, res: ServerResponse) => {
+  res.writeHead(status, { 'content-type': 'application/json', connection: 'close' });
+  res.end(JSON.stringify(body));
+};
+
 /** A source server with `files` (name → bytes) in its data directory. */
 function source(f: Fixture, files: Record<string, Buffer>): Server {
   const server = f.addServer(UUID);
@@ -200,48 +206,40 @@ describe('the source: stopping before the transfer (D7)', () => {
 });
 
 describe('the source: every way the push fails, each unlocking and reported', () => {
-  it('the destination refuses: its error and code end up in the failure line', async () => {
-    const f = fixture();
-    const server = source(f, { 'a.bin': randomBytes(100_000) });
-    const dest = await destination((_req, res) => {
-      res.writeHead(400, { 'content-type': 'application/json', connection: 'close' });
-      res.end(JSON.stringify({ error: 'Checksum mismatch: nope.', code: 'CHECKSUM_MISMATCH' }));
+  // Each destination misbehaviour: the answer, when it comes ('first' bytes or the whole body), the last line.
+  // The paced ones (1 MiB/s, 2 MiB) are certainly mid-stream when the destination acts.
+  const answers: [string, Parameters<typeof destination>[0], 'all' | 'first', string | RegExp][] = [
+    [
+      'the destination refuses: its error and code end up in the failure line',
+      refusal(400, { error: 'Checksum mismatch: nope.', code: 'CHECKSUM_MISMATCH' }),
+      'all',
+      'Transfer failed: Checksum mismatch: nope. (CHECKSUM_MISMATCH, HTTP 400)',
+    ],
+    [
+      "a cancel on the destination: the source ends failed with the destination's reason",
+      refusal(409, { error: 'The transfer was cancelled on the destination.', code: 'CANCELLED' }),
+      'first',
+      'Transfer failed: The transfer was cancelled on the destination. (CANCELLED, HTTP 409)',
+    ],
+    [
+      'a 200 before the whole archive was sent is a failure',
+      (_req, res) => res.writeHead(200, { connection: 'close' }).end(),
+      'first',
+      'Transfer failed: destination answered before the whole archive was sent',
+    ],
+    ['the destination closes the connection mid-stream', (req) => req.socket.destroy(), 'first', /^Transfer failed: /],
+  ];
+  for (const [label, answer, read, lastLine] of answers) {
+    it(label, async () => {
+      const f = fixture({ upload_limit: 1 });
+      const server = source(f, { 'a.bin': randomBytes(2 * MiB) });
+      const dest = await destination(answer, read);
+      const { handle } = await start(f, server, dest.url);
+      expect(await handle!.finished).toBe('failed');
+      await expectReportedEnd(f, server, 'failed', lastLine);
+      if (read === 'first') expect(dest.bytes()).toBeLessThan(2 * MiB);
     });
-    const { handle } = await start(f, server, dest.url);
-    expect(await handle!.finished).toBe('failed');
-    await expectReportedEnd(f, server, 'failed', 'Transfer failed: Checksum mismatch: nope. (CHECKSUM_MISMATCH, HTTP 400)');
-  });
-
-  it('a cancel on the destination: the source ends failed with the destination\'s reason', async () => {
-    const f = fixture({ upload_limit: 1 });
-    const server = source(f, { 'a.bin': randomBytes(2 * MiB) });
-    const dest = await destination((_req, res) => {
-      res.writeHead(409, { 'content-type': 'application/json', connection: 'close' });
-      res.end(JSON.stringify({ error: 'The transfer was cancelled on the destination.', code: 'CANCELLED' }));
-    }, 'first');
-    const { handle } = await start(f, server, dest.url);
-    expect(await handle!.finished).toBe('failed');
-    await expectReportedEnd(f, server, 'failed', 'Transfer failed: The transfer was cancelled on the destination. (CANCELLED, HTTP 409)');
-  });
-
-  it('a 200 before the whole archive was sent is a failure', async () => {
-    const f = fixture({ upload_limit: 1 });
-    const server = source(f, { 'a.bin': randomBytes(2 * MiB) });
-    const dest = await destination((_req, res) => res.writeHead(200, { connection: 'close' }).end(), 'first');
-    const { handle } = await start(f, server, dest.url);
-    expect(await handle!.finished).toBe('failed');
-    await expectReportedEnd(f, server, 'failed', 'Transfer failed: destination answered before the whole archive was sent');
-  });
-
-  it('the destination closes the connection mid-stream', async () => {
-    const f = fixture({ upload_limit: 1 });
-    const server = source(f, { 'a.bin': randomBytes(2 * MiB) });
-    const dest = await destination((req) => req.socket.destroy(), 'first');
-    const { handle } = await start(f, server, dest.url);
-    expect(await handle!.finished).toBe('failed');
-    await expectReportedEnd(f, server, 'failed', /^Transfer failed: /);
-    expect(dest.bytes()).toBeLessThan(2 * MiB);
-  });
+  }
 
   it('the destination stops reading: the idle timeout ends it (D7)', async () => {
     const f = fixture({ idle_timeout: 0.3, compression_level: 'none' });
