@@ -1,313 +1,301 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { Busboy } from '@fastify/busboy';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { JWTPayload } from 'jose';
+import { pipeline, type Readable } from 'node:stream';
 import { extractArchive } from '../archive/index.js';
-import { JwtError, type JwtVerifier } from '../auth/jwt.js';
-import { WingsError, errorMessage, isWingsError, type ErrorCode } from '../errors.js';
+import type { JwtVerifier } from '../auth/jwt.js';
+import { WingsError, errorMessage, isWingsError } from '../errors.js';
 import { freeSpace } from '../filesystem/disk-usage.js';
 import { parseServerConfiguration } from '../server/configuration.js';
 import type { Server } from '../server/server.js';
-import { answerEarly } from './early-answer.js';
-import { answerFor } from '../http/error-map.js';
+import { FIELD_PARTS, type IncomingBody, type PartHandlers } from './incoming-body.js';
 import type { TransferManager } from './manager.js';
 import { IdleWatchdog, MiB, RateLimiter } from './meter.js';
-import { Transfer } from './transfer.js';
-import { isUuidV4 } from '../uuid.js';
+import { reportOutcome } from './report.js';
+import { TransferRunner } from './runner.js';
+import type { TransferOutcome } from './transfer.js';
+import { authenticateTransfer } from './transfer-token.js';
 
 /** Free space kept on the node's filesystem whatever the archive holds. */
 const FREE_SPACE_RESERVE = 64 * MiB;
-const FOREIGN_CLAIMS = ['server_uuid', 'user_uuid', 'permissions', 'file_path', 'backup_uuid'];
+
+/** What the destination needs of POST /api/transfers; the HTTP side builds it. */
+export interface IncomingRequest {
+  authorization: string | undefined;
+  contentType: string | undefined;
+  /** X-Transfer-Size: the raw file bytes the source is about to send (D8), when it says. */
+  transferSize: string | undefined;
+  body: IncomingBody;
+  /** Aborts, with a WingsError as its reason, when the source closed the connection before the whole body arrived. */
+  closed: AbortSignal;
+}
 
 export interface IncomingDeps {
   manager: TransferManager;
   jwt: JwtVerifier;
 }
 
-function fail(code: ErrorCode, message: string): WingsError {
-  return new WingsError(code, message);
-}
+/** What POST /api/transfers answers: 200 when the server was received, else the coded error (D4). */
+export type IncomingAnswer = { ok: true } | { ok: false; error: WingsError };
 
-/** Parses a UUID the way Go's uuid.Parse does (canonical, `urn:uuid:`, braces, 32 hex) → lowercase canonical. */
-export function canonicalUuid(input: unknown): string | null {
-  if (typeof input !== 'string') return null;
-  let s = input.trim();
-  if (s.toLowerCase().startsWith('urn:uuid:')) s = s.slice(9);
-  if (s.startsWith('{') && s.endsWith('}')) s = s.slice(1, -1);
-  if (/^[0-9a-fA-F]{32}$/.test(s)) s = `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
-  if (!/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(s)) return null;
-  return s.toLowerCase();
-}
+const refuse = (error: WingsError): IncomingAnswer => ({ ok: false, error });
 
-/** The checks of D4 that create nothing: auth, purpose, subject. Returns the server UUID. */
-async function authenticate(jwt: JwtVerifier, header: string | undefined): Promise<string> {
-  if (!header) throw fail('AUTH_MISSING', 'The required authorization heads were not present in the request.');
-  const i = header.indexOf(' ');
-  if (i === -1 || header.slice(0, i) !== 'Bearer' || header.slice(i + 1) === '') {
-    throw fail('AUTH_MISSING', 'The required authorization heads were not present in the request.');
-  }
-  let claims: JWTPayload;
-  try {
-    claims = await jwt.verify(header.slice(i + 1), { leewaySeconds: 60 });
-  } catch (err) {
-    throw fail('AUTH_INVALID', err instanceof JwtError ? `Invalid transfer token: ${err.message}` : 'Invalid transfer token.');
-  }
-  if (claims.scope !== undefined) {
-    const scopes = typeof claims.scope === 'string' ? claims.scope.split(/\s+/) : [];
-    if (!scopes.includes('transfer')) throw fail('AUTH_SCOPE', 'The token is not a transfer token (scope).');
-  }
-  for (const c of FOREIGN_CLAIMS) {
-    if (c in claims) throw fail('AUTH_SCOPE', `The token is not a transfer token (it carries "${c}").`);
-  }
-  if (claims.sub === undefined) throw fail('AUTH_SCOPE', 'The token is not a transfer token (no subject).');
-  const uuid = canonicalUuid(claims.sub);
-  if (!uuid || !isUuidV4(uuid)) {
-    throw fail('BAD_SUBJECT', 'The token subject is not a server UUID (version 4).');
-  }
-  return uuid;
-}
-
-/** POST /api/transfers: the destination side (D1, D3–D6). */
-export async function receiveTransfer(deps: IncomingDeps, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+/**
+ * The destination side of POST /api/transfers (D1, D3–D6). Resolves with the answer as soon as it
+ * is known; after a failure the transfer's cleanup and Panel report continue after that.
+ */
+export async function acceptIncoming(deps: IncomingDeps, req: IncomingRequest): Promise<IncomingAnswer> {
   const { manager } = deps;
-  const { servers, panel } = manager.deps;
-  const answer = (err: WingsError) => {
-    const a = answerFor(err);
-    answerEarly(request, reply, a.status, a.body, a.headers);
-  };
-
   // Rows of D4 that create nothing, publish nothing, report nothing.
   let uuid: string;
   try {
-    uuid = await authenticate(deps.jwt, request.headers.authorization);
+    uuid = await authenticateTransfer(deps.jwt, req.authorization);
   } catch (err) {
-    return answer(isWingsError(err) ? err : fail('AUTH_INVALID', 'Invalid transfer token.'));
+    return refuse(isWingsError(err) ? err : new WingsError('AUTH_INVALID', 'Invalid transfer token.'));
   }
-  if (manager.incoming(uuid)) {
-    return answer(fail('TRANSFER_IN_PROGRESS', 'A transfer is already in progress for this server.'));
+  if (manager.incoming(uuid)) return refuse(new WingsError('TRANSFER_IN_PROGRESS', 'A transfer is already in progress for this server.'));
+  if (manager.deps.servers.has(uuid)) {
+    return refuse(new WingsError('SERVER_EXISTS', 'A server with this identifier already exists on this instance.'));
   }
-  if (servers.has(uuid)) {
-    return answer(fail('SERVER_EXISTS', 'A server with this identifier already exists on this instance.'));
-  }
-
   // From here on a transfer exists: it ends failed (or cancelled) with a Panel report.
-  const transfer = new Transfer(uuid, 'incoming');
-  manager.register(transfer);
-  const sizeHeader = request.headers['x-transfer-size'];
-  const declared = typeof sizeHeader === 'string' && /^\d+$/.test(sizeHeader) ? Number(sizeHeader) : null;
-  transfer.bytesTotal = declared;
-  let server: Server | undefined;
-  let extraction: Promise<unknown> | undefined;
-  let answered = false;
-  const cfg = manager.deps.config();
-  const tcfg = cfg.system.transfers;
-  let stopProgress = () => {};
+  const transfer = new IncomingTransfer(manager, uuid, req);
+  transfer.begin();
+  return transfer.answer;
+}
 
-  const idle = new IdleWatchdog(tcfg.idle_timeout * 1000, () =>
-    transfer.fail(fail('IDLE_TIMEOUT', `No data received for ${tcfg.idle_timeout} seconds.`)),
-  );
-  const onData = () => idle.touch();
-  const onClose = () => {
-    if (!request.raw.complete && !transfer.isTerminal) {
-      transfer.fail(fail('BAD_REQUEST', 'The source closed the connection before the whole body was received.'));
-    }
-  };
+/** Reads a part nobody keeps to its end without buffering it. */
+function drain(stream: Readable): void {
+  stream.on('error', () => {}).resume();
+}
 
-  const cleanupAndFinish = async (outcome: 'cancelled' | 'failed', err: WingsError): Promise<void> => {
-    idle.stop();
-    stopProgress();
-    request.raw.off('data', onData);
-    if (!transfer.signal.aborted) transfer.controller.abort(err);
-    if (!answered) {
-      answered = true;
-      answer(err);
-    }
-    await extraction?.catch(() => {});
-    transfer.error ??= err.message;
-    // Cleanup of everything the transfer created (D3): data, container, registration.
-    await fs.promises.rm(path.join(cfg.system.data, uuid), { recursive: true, force: true }).catch((e) =>
-      manager.logger.error({ server: uuid, err: errorMessage(e) }, 'failed to remove partial transfer data'),
+/**
+ * One incoming transfer, from the request to its terminal state. Every exit (Panel refusal, bad
+ * body, disk full, bad archive, checksum mismatch, idle timeout, closed connection, environment
+ * failure, refused success report, cancel, delete, shutdown) ends in `finish()`.
+ */
+export class IncomingTransfer extends TransferRunner {
+  /** The outcome POST /api/transfers answers, known before the cleanup ends. */
+  readonly answer: Promise<IncomingAnswer>;
+  private sendAnswer!: (a: IncomingAnswer) => void;
+  private readonly idle: IdleWatchdog;
+  private stopProgress = (): void => {};
+  /** The server being received, from the Panel's configuration on. */
+  private target: Server | undefined;
+  private extraction: Promise<unknown> | undefined;
+  private readonly onClosed = (): void => this.abortWith(this.req.closed.reason);
+
+  constructor(
+    private readonly manager: TransferManager,
+    uuid: string,
+    private readonly req: IncomingRequest,
+  ) {
+    super(uuid, 'incoming');
+    this.answer = new Promise((resolve) => (this.sendAnswer = resolve));
+    const idleTimeout = manager.deps.config().system.transfers.idle_timeout;
+    this.idle = new IdleWatchdog(idleTimeout * 1000, () =>
+      this.abortWith(new WingsError('IDLE_TIMEOUT', `No data received for ${idleTimeout} seconds.`)),
     );
-    if (server) {
-      await server.environment.destroy().catch((e) => manager.logger.warn({ err: errorMessage(e) }, 'destroy failed'));
-      server.transferring = false;
-    }
-    manager.log(transfer, outcome === 'cancelled' ? 'Canceled.' : `Transfer failed: ${transfer.error}`);
-    transfer.transition(outcome);
-    manager.unregister(transfer);
-    if (server) {
-      if (servers.get(uuid) === server) servers.remove(uuid);
-      await server.destroy({ keepFiles: true }).catch(() => {});
-      manager.deps.closeSockets(uuid);
-    }
-    transfer.settle();
-    await manager.report(uuid, false);
-  };
+    const size = req.transferSize;
+    this.transfer.setTotal(size !== undefined && /^\d+$/.test(size) ? Number(size) : null);
+  }
 
-  try {
-    // Server configuration from the Panel.
+  /** Registers the transfer and starts it in the background. */
+  begin(): void {
+    this.manager.register(this);
+    if (this.req.closed.aborted) this.onClosed();
+    else this.req.closed.addEventListener('abort', this.onClosed, { once: true });
+    void this.run();
+  }
+
+  /** D7: deleting the server cancels its incoming transfer. */
+  async serverDeleted(): Promise<void> {
+    if (!this.cancel('The server was deleted.')) this.abortWith(new Error('The server was deleted.'));
+    await this.finished;
+  }
+
+  private async run(): Promise<void> {
+    let outcome: TransferOutcome = 'completed';
+    let error: WingsError | undefined;
+    try {
+      await this.receive();
+    } catch (err) {
+      const { signal } = this.transfer;
+      if (this.state === 'cancelling') {
+        outcome = 'cancelled';
+        error = new WingsError('CANCELLED', 'The transfer was cancelled on the destination.');
+      } else {
+        outcome = 'failed';
+        if (signal.aborted && isWingsError(signal.reason)) error = signal.reason;
+        else error = isWingsError(err) ? err : new WingsError('INTERNAL', errorMessage(err));
+      }
+    }
+    await this.finish(outcome, error);
+  }
+
+  /** Everything up to a success reported to the Panel; throws on every other way out. */
+  private async receive(): Promise<void> {
+    const { servers, panel, config } = this.manager.deps;
+    const cfg = config();
+    const t = this.transfer;
+
     let raw: unknown;
     try {
-      raw = await panel.getServerConfiguration(uuid, transfer.signal);
+      raw = await panel.getServerConfiguration(this.server, t.signal);
     } catch (err) {
-      if (transfer.signal.aborted) throw transfer.signal.reason;
-      throw fail('PANEL', `The Panel did not provide the server's configuration: ${errorMessage(err)}`);
+      if (t.signal.aborted) throw t.signal.reason;
+      throw new WingsError('PANEL', `The Panel did not provide the server's configuration: ${errorMessage(err)}`);
     }
     let data;
     try {
       data = parseServerConfiguration(raw, cfg.system.crash_detection.enabled);
     } catch (err) {
-      throw fail('PANEL', `The Panel's server configuration is invalid: ${errorMessage(err)}`);
+      throw new WingsError('PANEL', `The Panel's server configuration is invalid: ${errorMessage(err)}`);
     }
-    if (data.settings.uuid !== uuid) throw fail('PANEL', 'The Panel answered with another server.');
-    server = servers.instantiate(data);
-    server.transferring = true;
-    servers.add(server);
-    manager.attachBus(transfer, server.events);
-    manager.log(transfer, 'Receiving server data from the source node...');
+    if (data.settings.uuid !== this.server) throw new WingsError('PANEL', 'The Panel answered with another server.');
+    const target = servers.instantiate(data);
+    target.transferring = true;
+    servers.add(target);
+    this.target = target;
+    this.manager.attachBus(this, target.events);
+    this.manager.log(this, 'Receiving server data from the source node...');
 
-    const contentType = request.headers['content-type'] ?? '';
+    const contentType = this.req.contentType ?? '';
     if (!/^multipart\//i.test(contentType) || !/boundary=/i.test(contentType)) {
-      throw fail('BAD_REQUEST', `Invalid content type "${contentType}", expected "multipart/form-data".`);
+      throw new WingsError('BAD_REQUEST', `Invalid content type "${contentType}", expected "multipart/form-data".`);
     }
 
     // Space: the server's disk limit and the node's free space (D4 DISK_FULL).
-    await fs.promises.mkdir(server.dataDirectory, { recursive: true, mode: 0o755 });
-    const free = (await freeSpace(server.dataDirectory)) - FREE_SPACE_RESERVE;
-    const limit = server.diskLimitBytes > 0 ? Math.min(server.diskLimitBytes, free) : free;
+    await fs.promises.mkdir(target.dataDirectory, { recursive: true, mode: 0o755 });
+    const free = (await freeSpace(target.dataDirectory)) - FREE_SPACE_RESERVE;
+    const limit = target.diskLimitBytes > 0 ? Math.min(target.diskLimitBytes, free) : free;
+    const declared = t.bytesTotal;
     if (declared !== null && declared > limit) {
-      throw fail('DISK_FULL', `Not enough disk space: the server needs ${declared} bytes, ${Math.max(0, limit)} are available.`);
+      throw new WingsError('DISK_FULL', `Not enough disk space: the server needs ${declared} bytes, ${Math.max(0, limit)} are available.`);
     }
-    if (transfer.signal.aborted) throw transfer.signal.reason;
+    if (t.signal.aborted) throw t.signal.reason;
 
-    request.raw.on('data', onData);
-    request.raw.once('close', onClose);
-    idle.touch();
-
+    this.idle.touch();
     const hash = createHash('sha256');
-    let archiveSeen = false;
-    let archiveDone = false;
-    let checksum: string | undefined;
-
-    await new Promise<void>((resolve, reject) => {
-      const bb = Busboy({
-        headers: request.raw.headers as never,
-        limits: { fieldSize: 128, fieldNameSize: 200, fields: 20, parts: 50, files: 20, headerPairs: 20 },
-        isPartAFile: (name) => name !== 'checksum' && name !== 'checksum_archive',
-      });
-      let settled = false;
-      const stop = (err?: unknown) => {
-        if (settled) return;
-        settled = true;
-        request.raw.unpipe(bb);
-        transfer.signal.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onAbort = () => {
-        bb.destroy();
-        stop(transfer.signal.reason);
-      };
-      transfer.signal.addEventListener('abort', onAbort, { once: true });
-
-      bb.on('file', (name: string, stream: Readable) => {
-        if (name !== 'archive') {
-          stream.resume(); // unknown parts are drained, never buffered
-          return;
-        }
-        if (archiveSeen) {
-          stream.resume();
-          return stop(fail('BAD_REQUEST', 'More than one archive part.'));
-        }
-        archiveSeen = true;
-        transfer.transition('processing');
-        manager.log(transfer, 'Extracting archive...');
-        stopProgress = manager.startProgress(transfer, 'Downloading');
-        const limiter = new RateLimiter(tcfg.download_limit * MiB);
-        stream.on('data', (chunk: Buffer) => hash.update(chunk));
-        stream.on('error', (e) => limiter.destroy(e));
-        stream.pipe(limiter);
-        extraction = extractArchive(limiter, {
-          root: server!.dataDirectory,
-          signal: transfer.signal,
-          maxBytes: Math.max(0, limit),
-          onFileBytes: (n) => transfer.addBytes(n),
-          onFileDone: () => transfer.filesDone++,
-          onSkipped: (entry, type) => manager.log(transfer, `Skipped ${type} entry ${JSON.stringify(entry)}.`),
-        }).then(
-          () => {
-            archiveDone = true;
-          },
-          (e) => {
-            stop(e);
-            throw e;
-          },
-        );
-        extraction.catch(() => {});
-      });
-      bb.on('field', (name: string, value: string, _nameTruncated: boolean, valueTruncated: boolean) => {
-        if (name !== 'checksum' && name !== 'checksum_archive') return;
-        if (!archiveSeen) return stop(fail('BAD_REQUEST', 'The checksum part was sent before the archive part.'));
-        if (valueTruncated) return stop(fail('BAD_REQUEST', 'The checksum part is too large.'));
-        checksum = value.trim();
-      });
-      bb.on('partsLimit', () => stop(fail('BAD_REQUEST', 'Too many parts in the request.')));
-      bb.on('filesLimit', () => stop(fail('BAD_REQUEST', 'Too many file parts in the request.')));
-      bb.on('fieldsLimit', () => stop(fail('BAD_REQUEST', 'Too many fields in the request.')));
-      bb.on('error', (e: Error) => stop(fail('BAD_REQUEST', `Malformed multipart body: ${e.message}`)));
-      bb.on('finish', () => stop());
-      request.raw.pipe(bb);
-    });
-
-    idle.stop();
-    if (!archiveSeen) throw fail('BAD_REQUEST', 'The archive part is missing.');
-    await extraction;
-    if (!archiveDone) throw fail('BAD_ARCHIVE', 'The archive was not extracted.');
-    if (checksum === undefined) throw fail('BAD_REQUEST', 'The checksum part is missing.');
-    if (!/^[0-9a-fA-F]{64}$/.test(checksum)) throw fail('BAD_REQUEST', 'The checksum is not 64 hexadecimal characters.');
+    const checksum = await this.readBody(target, hash, Math.max(0, limit));
+    this.idle.stop();
+    await this.extraction;
+    if (checksum === undefined) throw new WingsError('BAD_REQUEST', 'The checksum part is missing.');
+    if (!/^[0-9a-fA-F]{64}$/.test(checksum)) throw new WingsError('BAD_REQUEST', 'The checksum is not 64 hexadecimal characters.');
     const actual = hash.digest();
     if (!timingSafeEqual(actual, Buffer.from(checksum, 'hex'))) {
-      throw fail('CHECKSUM_MISMATCH', `Checksum mismatch: the archive hashes to ${actual.toString('hex')}.`);
+      throw new WingsError('CHECKSUM_MISMATCH', `Checksum mismatch: the archive hashes to ${actual.toString('hex')}.`);
     }
-    stopProgress();
-    if (transfer.signal.aborted) throw transfer.signal.reason;
+    this.stopProgress();
+    if (t.signal.aborted) throw t.signal.reason;
 
     // Point of no return (D3): the archive is verified; the success report is under way.
-    transfer.pointOfNoReturn = true;
-    manager.log(transfer, 'Archive verified; creating the server environment...');
+    t.passPointOfNoReturn();
+    this.manager.log(this, 'Archive verified; creating the server environment...');
     try {
-      await server.environment.create();
+      await target.environment.create();
     } catch (err) {
-      transfer.pointOfNoReturn = false;
-      throw fail('INTERNAL', `Failed to create the server environment: ${errorMessage(err)}`);
+      throw new WingsError('INTERNAL', `Failed to create the server environment: ${errorMessage(err)}`);
     }
-    const outcome = await manager.report(uuid, true);
-    if (outcome === 'conflict') {
-      transfer.pointOfNoReturn = false;
-      throw fail('PANEL_CONFLICT', 'The Panel refused the success report: the server is no longer being transferred.');
+    if ((await reportOutcome(panel, this.manager.logger, this.server, true)) === 'conflict') {
+      throw new WingsError('PANEL_CONFLICT', 'The Panel refused the success report: the server is no longer being transferred.');
     }
-    server.transferring = false;
-    manager.log(transfer, 'Transfer completed.');
-    transfer.transition('completed');
-    manager.unregister(transfer);
-    transfer.settle();
-    answered = true;
-    await reply.code(200).send();
-  } catch (err) {
-    const cancelled = transfer.state === 'cancelling';
-    let e: WingsError;
-    if (cancelled) e = fail('CANCELLED', 'The transfer was cancelled on the destination.');
-    else if (transfer.signal.aborted && isWingsError(transfer.signal.reason)) e = transfer.signal.reason;
-    else if (isWingsError(err)) e = err;
-    else e = fail('INTERNAL', errorMessage(err));
-    await cleanupAndFinish(cancelled ? 'cancelled' : 'failed', e);
-  } finally {
-    idle.stop();
-    stopProgress();
-    request.raw.off('data', onData);
-    request.raw.off('close', onClose);
+  }
+
+  /**
+   * Reads the body part by part: the archive is extracted while it arrives (its bytes hashed on
+   * the way), unknown parts are drained. Returns the checksum part's value; rejects as soon as the
+   * body or the extraction fails.
+   */
+  private async readBody(target: Server, hash: Hash, limit: number): Promise<string | undefined> {
+    let archiveSeen = false;
+    let checksum: string | undefined;
+    let failExtraction!: (err: unknown) => void;
+    const extractionFailed = new Promise<never>((_, reject) => (failExtraction = reject));
+    extractionFailed.catch(() => {});
+    const handlers: PartHandlers = {
+      activity: () => this.idle.touch(),
+      file: (name, stream) => {
+        if (name !== 'archive') return drain(stream); // unknown parts are drained, never buffered
+        if (archiveSeen) {
+          drain(stream);
+          throw new WingsError('BAD_REQUEST', 'More than one archive part.');
+        }
+        archiveSeen = true;
+        this.enter('processing');
+        this.manager.log(this, 'Extracting archive...');
+        this.stopProgress = this.manager.startProgress(this, 'Downloading');
+        this.extraction = this.extract(stream, target, hash, limit);
+        void this.extraction.catch(failExtraction);
+      },
+      field: (name, value, truncated) => {
+        if (!FIELD_PARTS.includes(name)) return;
+        if (!archiveSeen) throw new WingsError('BAD_REQUEST', 'The checksum part was sent before the archive part.');
+        if (truncated) throw new WingsError('BAD_REQUEST', 'The checksum part is too large.');
+        checksum = value.trim();
+      },
+    };
+    await Promise.race([this.req.body.read(handlers, this.transfer.signal), extractionFailed]);
+    if (!archiveSeen) throw new WingsError('BAD_REQUEST', 'The archive part is missing.');
+    return checksum;
+  }
+
+  /** The archive part, rate-limited, into the server's directory. */
+  private extract(part: Readable, target: Server, hash: Hash, limit: number): Promise<unknown> {
+    const t = this.transfer;
+    const limiter = new RateLimiter(this.manager.deps.config().system.transfers.download_limit * MiB);
+    part.on('data', (chunk: Buffer) => hash.update(chunk));
+    // pipeline() handles both streams' errors from the start: the extraction attaches its own
+    // listeners to the limiter only after a few awaits, and a part that breaks off before that
+    // (the body ended inside it) emitted an unhandled 'error' there and killed the daemon.
+    pipeline(part, limiter, () => {});
+    return extractArchive(limiter, {
+      root: target.dataDirectory,
+      signal: t.signal,
+      maxBytes: limit,
+      onFileBytes: (n) => t.addBytes(n),
+      onFileDone: () => t.addFile(),
+      onSkipped: (entry, type) => this.manager.log(this, `Skipped ${type} entry ${JSON.stringify(entry)}.`),
+    });
+  }
+
+  /**
+   * The end of a destination transfer (D3): abort, the answer to the source, cleanup of everything
+   * the transfer created, unlock, the last line (before the server's bus closes), terminal state,
+   * off the active list, the server's registration and sockets, Panel failure report.
+   */
+  private async finish(outcome: TransferOutcome, error?: WingsError): Promise<void> {
+    if (!this.beginFinish()) return;
+    const t = this.transfer;
+    const { config, servers, panel, closeSockets } = this.manager.deps;
+    const logger = this.manager.logger;
+    t.abort(error ?? new Error(`transfer ${outcome}`));
+    if (error) this.sendAnswer(refuse(error));
+    this.idle.stop();
+    this.stopProgress();
+    this.req.closed.removeEventListener('abort', this.onClosed);
+    const target = this.target;
+    if (outcome !== 'completed') {
+      await this.extraction?.catch(() => {});
+      t.recordError(error);
+      await fs.promises
+        .rm(path.join(config().system.data, this.server), { recursive: true, force: true })
+        .catch((err) => logger.error({ server: this.server, err }, 'failed to remove partial transfer data'));
+      await target?.environment.destroy().catch((err) => logger.warn({ server: this.server, err }, 'destroy failed'));
+    }
+    if (target) target.transferring = false;
+    this.manager.log(this, outcome === 'completed' ? 'Transfer completed.' : outcome === 'cancelled' ? 'Canceled.' : `Transfer failed: ${t.error}`);
+    this.enter(outcome);
+    this.manager.unregister(this);
+    if (outcome !== 'completed' && target) {
+      if (servers.get(this.server) === target) servers.remove(this.server);
+      await target.destroy({ keepFiles: true }).catch(() => {});
+      closeSockets(this.server);
+    }
+    t.settle();
+    if (outcome === 'completed') {
+      this.sendAnswer({ ok: true });
+      return;
+    }
+    await reportOutcome(panel, logger, this.server, false);
   }
 }

@@ -1,27 +1,28 @@
-import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
-import { PanelError, type PanelClient } from '../panel/client.js';
 import type { EventBus } from '../server/events.js';
 import type { ServerManager } from '../server/manager.js';
 import type { Server } from '../server/server.js';
 import { progressLine, transferLogLine } from './format.js';
 import { MarkerStore } from './markers.js';
-import { Transfer, type Direction, type TransferState, type TransferView } from './transfer.js';
+import { recoverTransfers } from './recovery.js';
+import type { TransferPanel } from './report.js';
+import type { TransferHandle, TransferRunner } from './runner.js';
+import type { Direction, TransferState, TransferView } from './transfer.js';
+
+/** The server registry calls the destination makes: look up, register, unregister. */
+export type TransferServers = Pick<ServerManager, 'has' | 'get' | 'instantiate' | 'add' | 'remove'>;
 
 export interface TransferDeps {
   config: () => Config;
   logger: Logger;
-  panel: PanelClient;
-  servers: ServerManager;
+  panel: TransferPanel;
+  servers: TransferServers;
   /** Closes every websocket of a server (after `deleted` was published). */
   closeSockets: (uuid: string) => void;
-  /** Metrics hooks (optional). */
-  onFinished?: (t: Transfer, durationSeconds: number) => void;
+  /** Metrics hook: a transfer left the active list in its final state. */
+  onFinished?: (t: TransferHandle, durationSeconds: number) => void;
 }
-
-export type ReportOutcome = 'ok' | 'conflict' | 'error';
 
 /** Compat strings of D2 for the Panel's `transfer status` event. */
 function compatStatus(direction: Direction, state: TransferState): string | undefined {
@@ -39,11 +40,17 @@ function compatStatus(direction: Direction, state: TransferState): string | unde
   }
 }
 
-/** The registry of active transfers of this node, both directions; events, markers, Panel reports. */
+const SHUTDOWN_WAIT_MS = 10_000;
+
+/**
+ * The registry of this node's active transfers, both directions, with their persisted markers,
+ * and the publisher of their states, log lines and progress on the server's event bus. The
+ * runners (outgoing.ts, incoming.ts) own the transfers; the registry only lists and relays.
+ */
 export class TransferManager {
-  private readonly outgoingMap = new Map<string, Transfer>();
-  private readonly incomingMap = new Map<string, Transfer>();
-  private readonly buses = new WeakMap<Transfer, EventBus>();
+  private readonly outgoingMap = new Map<string, TransferRunner>();
+  private readonly incomingMap = new Map<string, TransferRunner>();
+  private readonly buses = new WeakMap<TransferHandle, EventBus>();
   readonly markers: MarkerStore;
   readonly logger: Logger;
 
@@ -52,11 +59,11 @@ export class TransferManager {
     this.markers = new MarkerStore(() => deps.config().system.root_directory);
   }
 
-  outgoing(uuid: string): Transfer | undefined {
+  outgoing(uuid: string): TransferHandle | undefined {
     return this.outgoingMap.get(uuid);
   }
 
-  incoming(uuid: string): Transfer | undefined {
+  incoming(uuid: string): TransferHandle | undefined {
     return this.incomingMap.get(uuid);
   }
 
@@ -66,27 +73,27 @@ export class TransferManager {
   }
 
   /** Registers a new transfer: persisted marker, state publishing, metrics. */
-  register(transfer: Transfer): void {
+  register(transfer: TransferRunner): void {
     const map = transfer.direction === 'outgoing' ? this.outgoingMap : this.incomingMap;
     map.set(transfer.server, transfer);
     try {
       this.markers.write(transfer.direction, transfer.server);
     } catch (err) {
-      this.logger.error({ server: transfer.server, err: errorMessage(err) }, 'failed to persist the transfer marker');
+      this.logger.error({ server: transfer.server, err }, 'failed to persist the transfer marker');
     }
-    transfer.on('state', (state: TransferState) => {
+    transfer.on('state', (state) => {
       this.logger.info({ server: transfer.server, direction: transfer.direction, state }, 'transfer state');
       this.publishState(transfer, state);
     });
   }
 
   /** Connects the transfer to its server's event bus; publishes `pending` if that is still the state. */
-  attachBus(transfer: Transfer, bus: EventBus): void {
+  attachBus(transfer: TransferHandle, bus: EventBus): void {
     this.buses.set(transfer, bus);
     if (transfer.state === 'pending') this.publishState(transfer, 'pending');
   }
 
-  private publishState(transfer: Transfer, state: TransferState): void {
+  private publishState(transfer: TransferHandle, state: TransferState): void {
     const bus = this.buses.get(transfer);
     if (!bus) return;
     bus.publish('transfer.status', state);
@@ -95,7 +102,7 @@ export class TransferManager {
   }
 
   /** A transfer log line on both event names (D2). */
-  log(transfer: Transfer, message: string): void {
+  log(transfer: TransferHandle, message: string): void {
     const side = transfer.direction === 'outgoing' ? 'source' : 'destination';
     this.logger.info({ server: transfer.server, direction: transfer.direction }, message);
     const bus = this.buses.get(transfer);
@@ -109,7 +116,7 @@ export class TransferManager {
    * Progress: `transfer.progress` at most once a second while bytes flow, and the progress log
    * line every 5 s (D8). Returns the function that stops both.
    */
-  startProgress(transfer: Transfer, verb: string): () => void {
+  startProgress(transfer: TransferHandle, verb: string): () => void {
     let lastBytes = -1;
     const fast = setInterval(() => {
       if (transfer.bytesDone === lastBytes) return;
@@ -117,7 +124,8 @@ export class TransferManager {
       this.buses.get(transfer)?.publish('transfer.progress', JSON.stringify(transfer.view()));
     }, 1000);
     const slow = setInterval(() => {
-      this.log(transfer, progressLine(verb, transfer.bytesDone, transfer.bytesTotal, transfer.rate(), transfer.eta()));
+      const v = transfer.view();
+      this.log(transfer, progressLine(verb, v.bytes_done, v.bytes_total, v.rate_bytes_per_second, v.eta_seconds));
     }, 5000);
     fast.unref();
     slow.unref();
@@ -128,7 +136,7 @@ export class TransferManager {
   }
 
   /** Removes a terminal transfer from the active list and drops its marker. */
-  unregister(transfer: Transfer): void {
+  unregister(transfer: TransferHandle): void {
     const map = transfer.direction === 'outgoing' ? this.outgoingMap : this.incomingMap;
     if (map.get(transfer.server) === transfer) map.delete(transfer.server);
     try {
@@ -137,82 +145,25 @@ export class TransferManager {
     this.deps.onFinished?.(transfer, (Date.now() - transfer.startedAt.getTime()) / 1000);
   }
 
-  /**
-   * Reports the outcome to the Panel (D6): 409 ends the reporting ('conflict'); 5xx and network
-   * errors are retried by the client; any other 4xx ends it and is logged.
-   */
-  async report(uuid: string, success: boolean): Promise<ReportOutcome> {
-    try {
-      await this.deps.panel.setTransferStatus(uuid, success);
-      return 'ok';
-    } catch (err) {
-      if (err instanceof PanelError && err.status === 409) {
-        this.logger.info({ server: uuid, success }, 'panel already recorded the transfer outcome (409)');
-        return 'conflict';
-      }
-      this.logger.error({ server: uuid, success, err: errorMessage(err) }, 'failed to report the transfer outcome');
-      return 'error';
-    }
-  }
-
-  /**
-   * D7 delete rules. Source: after the whole archive and checksum were sent the transfer ends
-   * `completed`; while still streaming it is cancelled. Destination: the transfer is cancelled.
-   * Resolves when the transfer is terminal and cleaned up.
-   */
+  /** D7: deleting a server ends its transfers first (each side's rule is its runner's). */
   async beforeServerDelete(server: Server): Promise<void> {
-    const out = this.outgoingMap.get(server.uuid);
-    if (out && !out.isTerminal) {
-      if (out.pointOfNoReturn && out.state === 'processing') {
-        out.emit('deleted-after-send');
-      } else if (!out.cancel('The server was deleted.')) {
-        out.fail(new Error('The server was deleted.'));
-      }
-      await out.finished;
-    }
-    const inc = this.incomingMap.get(server.uuid);
-    if (inc && !inc.isTerminal) {
-      if (!inc.cancel('The server was deleted.')) inc.fail(new Error('The server was deleted.'));
-      await inc.finished;
-    }
+    await this.outgoingMap.get(server.uuid)?.serverDeleted();
+    await this.incomingMap.get(server.uuid)?.serverDeleted();
   }
 
-  /** Daemon shutdown (D9): running transfers are cancelled and reported. */
+  /** Daemon shutdown (D9): running transfers are cancelled and reported (bounded wait). */
   async shutdown(): Promise<void> {
     const all = [...this.outgoingMap.values(), ...this.incomingMap.values()];
-    for (const t of all) {
-      if (!t.cancel('The daemon is shutting down.')) t.fail(new Error('The daemon is shutting down.'));
-    }
+    for (const t of all) t.shutdown();
     await Promise.race([
       Promise.all(all.map((t) => t.finished)),
-      new Promise((r) => setTimeout(r, 10_000).unref()),
+      new Promise((r) => setTimeout(r, SHUTDOWN_WAIT_MS).unref()),
     ]);
   }
 
-  /**
-   * Boot recovery (D7): markers left over mean the transfer died with the process. Runs after the
-   * servers were loaded from the Panel, so `servers.has()` tells what the Panel lists here.
-   */
+  /** Boot recovery of transfers that died with the process (D7). */
   async recoverAtBoot(): Promise<void> {
-    const cfg = this.deps.config();
-    for (const m of this.markers.list('incoming')) {
-      if (this.deps.servers.has(m.server)) {
-        this.logger.info({ server: m.server }, 'incoming transfer finished before the restart: the panel lists the server here; keeping it');
-      } else {
-        this.logger.warn({ server: m.server }, 'incoming transfer died with the daemon: removing partial data and reporting failure');
-        await fs.promises.rm(`${cfg.system.data}/${m.server}`, { recursive: true, force: true }).catch(() => {});
-        await this.report(m.server, false);
-      }
-      this.markers.remove('incoming', m.server);
-    }
-    for (const m of this.markers.list('outgoing')) {
-      if (!this.deps.servers.has(m.server)) {
-        this.logger.info({ server: m.server }, 'outgoing transfer succeeded before the restart (the panel no longer lists the server here); leaving its data alone');
-      } else {
-        this.logger.warn({ server: m.server }, 'outgoing transfer died with the daemon: reporting failure; the server is unlocked');
-        await this.report(m.server, false);
-      }
-      this.markers.remove('outgoing', m.server);
-    }
+    const { config, panel, servers } = this.deps;
+    await recoverTransfers({ config, logger: this.logger, panel, hasServer: (uuid) => servers.has(uuid) }, this.markers);
   }
 }

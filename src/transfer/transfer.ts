@@ -1,9 +1,10 @@
-import { EventEmitter } from 'node:events';
-import { WingsError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 
 /** The six states of D1. */
 export type TransferState = 'pending' | 'processing' | 'cancelling' | 'cancelled' | 'failed' | 'completed';
 export type Direction = 'outgoing' | 'incoming';
+/** The terminal states: exactly one of them ends each side's transfer. */
+export type TransferOutcome = 'completed' | 'cancelled' | 'failed';
 
 export const TERMINAL: ReadonlySet<TransferState> = new Set(['cancelled', 'failed', 'completed']);
 
@@ -33,21 +34,21 @@ export interface TransferView {
 const RATE_WINDOW_MS = 5000;
 
 /**
- * One side's transfer object: the state machine of D1 (each state entered once, in order, exactly
- * one terminal state), the abort signal of its work, and its progress counters.
+ * One side's transfer record: the state machine of D1 (each state entered once, in order, exactly
+ * one terminal state), the abort signal of its work, its error and progress counters. Only the
+ * side's runner (OutgoingTransfer, IncomingTransfer) holds it; everyone else sees the runner.
  */
-export class Transfer extends EventEmitter {
-  state: TransferState = 'pending';
+export class Transfer {
   readonly startedAt = new Date();
-  readonly controller = new AbortController();
-  bytesTotal: number | null = null;
-  bytesDone = 0;
-  filesDone = 0;
-  error: string | null = null;
-  /** Past this point the transfer can no longer be cancelled (D3). */
-  pointOfNoReturn = false;
   /** Resolves when the transfer reached a terminal state and its cleanup is done. */
   readonly finished: Promise<TransferState>;
+  private current: TransferState = 'pending';
+  private readonly controller = new AbortController();
+  private total: number | null = null;
+  private done = 0;
+  private files = 0;
+  private firstError: string | null = null;
+  private pastPointOfNoReturn = false;
   private resolveFinished!: (s: TransferState) => void;
   private samples: { t: number; bytes: number }[] = [];
 
@@ -55,8 +56,11 @@ export class Transfer extends EventEmitter {
     readonly server: string,
     readonly direction: Direction,
   ) {
-    super();
     this.finished = new Promise((r) => (this.resolveFinished = r));
+  }
+
+  get state(): TransferState {
+    return this.current;
   }
 
   get signal(): AbortSignal {
@@ -64,46 +68,75 @@ export class Transfer extends EventEmitter {
   }
 
   get isTerminal(): boolean {
-    return TERMINAL.has(this.state);
+    return TERMINAL.has(this.current);
+  }
+
+  /** Past this point the transfer can no longer be cancelled (D3). */
+  get pointOfNoReturn(): boolean {
+    return this.pastPointOfNoReturn;
   }
 
   get isCancellable(): boolean {
-    return (this.state === 'pending' || this.state === 'processing') && !this.pointOfNoReturn;
+    return (this.current === 'pending' || this.current === 'processing') && !this.pastPointOfNoReturn;
   }
 
-  /** Moves to `to` when the machine allows it; emits `state` once. Returns whether it moved. */
+  get bytesTotal(): number | null {
+    return this.total;
+  }
+
+  get bytesDone(): number {
+    return this.done;
+  }
+
+  get filesDone(): number {
+    return this.files;
+  }
+
+  /** The first error recorded: the one the status API shows and the failure line names. */
+  get error(): string | null {
+    return this.firstError;
+  }
+
+  /** Moves to `to` when the machine allows it. Returns whether it moved. */
   transition(to: TransferState): boolean {
-    if (!ALLOWED[this.state].includes(to)) return false;
-    this.state = to;
-    this.emit('state', to);
+    if (!ALLOWED[this.current].includes(to)) return false;
+    this.current = to;
     return true;
   }
 
-  /** Called by the side's runner once cleanup after a terminal state is done. */
+  /** Aborts the work (once; later reasons are ignored). */
+  abort(reason: unknown): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  /** Records `err` as the transfer's error unless one was recorded before. */
+  recordError(err: unknown): void {
+    this.firstError ??= errorMessage(err);
+  }
+
+  passPointOfNoReturn(): void {
+    this.pastPointOfNoReturn = true;
+  }
+
+  setTotal(bytes: number | null): void {
+    this.total = bytes;
+  }
+
+  addFile(): void {
+    this.files++;
+  }
+
+  /** Called by the runner once cleanup after a terminal state is done. */
   settle(): void {
-    this.resolveFinished(this.state);
-  }
-
-  /** Requests cancellation: `cancelling` is published and the work is aborted. */
-  cancel(reason = 'The transfer was cancelled.'): boolean {
-    if (!this.isCancellable) return false;
-    this.transition('cancelling');
-    this.controller.abort(new WingsError('CANCELLED', reason));
-    return true;
-  }
-
-  /** Aborts the work with an error (idle timeout, shutdown, …) without entering `cancelling`. */
-  fail(err: unknown): void {
-    if (!this.error) this.error = errorMessage(err);
-    if (!this.controller.signal.aborted) this.controller.abort(err);
+    this.resolveFinished(this.current);
   }
 
   addBytes(n: number): void {
-    this.bytesDone += n;
+    this.done += n;
     const now = Date.now();
     const last = this.samples[this.samples.length - 1];
-    if (!last || now - last.t >= 200) this.samples.push({ t: now, bytes: this.bytesDone });
-    else last.bytes = this.bytesDone;
+    if (!last || now - last.t >= 200) this.samples.push({ t: now, bytes: this.done });
+    else last.bytes = this.done;
     while (this.samples.length > 2 && now - this.samples[0].t > RATE_WINDOW_MS) this.samples.shift();
   }
 
@@ -114,27 +147,27 @@ export class Transfer extends EventEmitter {
     if (!first) return 0;
     const dt = (now - first.t) / 1000;
     if (dt <= 0.05) return 0;
-    return Math.round((this.bytesDone - first.bytes) / dt);
+    return Math.round((this.done - first.bytes) / dt);
   }
 
   eta(): number | null {
     const rate = this.rate();
-    if (this.bytesTotal === null || rate <= 0) return null;
-    return Math.max(0, Math.round((this.bytesTotal - this.bytesDone) / rate));
+    if (this.total === null || rate <= 0) return null;
+    return Math.max(0, Math.round((this.total - this.done) / rate));
   }
 
   view(): TransferView {
     return {
       server: this.server,
-      state: this.state,
+      state: this.current,
       direction: this.direction,
-      bytes_total: this.bytesTotal,
-      bytes_done: this.bytesDone,
-      files_done: this.filesDone,
+      bytes_total: this.total,
+      bytes_done: this.done,
+      files_done: this.files,
       rate_bytes_per_second: this.rate(),
       eta_seconds: this.eta(),
       started_at: this.startedAt.toISOString(),
-      error: this.error,
+      error: this.firstError,
     };
   }
 }

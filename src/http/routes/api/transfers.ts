@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { WingsError } from '../../../errors.js';
-import { receiveTransfer } from '../../../transfer/incoming.js';
+import { receiveTransfer } from '../../transfer-receive.js';
 import { NOT_FOUND, NOT_TRANSFERRING } from '../../errors.js';
 import type { Routes } from '../../types.js';
 
