@@ -36,6 +36,14 @@ export default tseslint.config(
   {
     files: ['src/**/*.ts'],
     rules: {
+      // The daemon is held to the full type-checked rules; tests, tools and the bench keep the
+      // relaxed set above (they poke at JSON answers and library internals on purpose).
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unsafe-assignment': 'error',
+      '@typescript-eslint/no-unsafe-member-access': 'error',
+      '@typescript-eslint/no-unsafe-argument': 'error',
+      '@typescript-eslint/no-unsafe-call': 'error',
+      '@typescript-eslint/no-unsafe-return': 'error',
       'no-restricted-imports': ['error', { patterns: [{ regex: OUTSIDE_THE_DAEMON, message: BOUNDARY_MESSAGE }] }],
       // no-restricted-imports sees static imports and re-exports only: the same check for import()
       // and require(), and import() takes a literal so that no computed path slips past it.

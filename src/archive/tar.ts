@@ -383,7 +383,7 @@ export async function readEntryHeader(r: ByteReader, globals: Map<string, Buffer
       if (size > MAX_META_SIZE) throw new TarFormatError('tar header: extended header too large');
       const body = await r.readExact(size);
       if (!body || !(await r.skip(paddingFor(size)))) throw new TarFormatError('tar archive is truncated');
-      if (typeflag === 'x') parsePax(body, (pax ??= new Map()));
+      if (typeflag === 'x') parsePax(body, (pax ??= new Map<string, Buffer>()));
       else if (typeflag === 'g') parsePax(body, globals);
       else if (typeflag === 'L') longName = Buffer.from(cstr(body, 0, body.length));
       else longLink = Buffer.from(cstr(body, 0, body.length));

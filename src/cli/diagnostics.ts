@@ -13,13 +13,11 @@ const REDACTED = '[redacted]';
 
 /** The configuration with every secret replaced (token, token_id, registry passwords). */
 export function redactConfig(cfg: Config): Record<string, unknown> {
-  const copy = JSON.parse(JSON.stringify(cfg)) as Record<string, any>;
+  const copy = JSON.parse(JSON.stringify(cfg)) as Config;
   const mark = (v: unknown) => (typeof v === 'string' && v !== '' ? REDACTED : '(empty)');
   copy.token = mark(copy.token);
   copy.token_id = mark(copy.token_id);
-  for (const reg of Object.values((copy.docker?.registries ?? {}) as Record<string, Record<string, unknown>>)) {
-    if (reg && typeof reg === 'object') reg.password = mark(reg.password);
-  }
+  for (const reg of Object.values(copy.docker.registries)) reg.password = mark(reg.password);
   return copy;
 }
 

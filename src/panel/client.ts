@@ -135,7 +135,7 @@ export class PanelClient {
   }
 
   async getInstallationScript(uuid: string): Promise<{ container_image: string; entrypoint: string; script: string }> {
-    return (await this.call<any>('GET', `/servers/${uuid}/install`)).data;
+    return (await this.call<{ container_image: string; entrypoint: string; script: string }>('GET', `/servers/${uuid}/install`)).data;
   }
 
   async setInstallationStatus(uuid: string, successful: boolean, reinstall: boolean): Promise<void> {

@@ -21,6 +21,20 @@ function osPrettyName(): string {
 }
 
 /** GET /api/system */
+/** The fields of the engine's `GET /info` this route reports (dockerode types it as any). */
+interface DockerInfo {
+  CgroupDriver?: string;
+  CgroupVersion?: string;
+  Containers?: number;
+  ContainersRunning?: number;
+  ContainersPaused?: number;
+  ContainersStopped?: number;
+  Driver?: string;
+  DriverStatus?: [string, string][];
+  RuncCommit?: { ID?: string };
+  MemTotal?: number;
+}
+
 export const systemRoutes: Routes = async (app, ctx) => {
   app.get(
     '/api/system',
@@ -52,8 +66,8 @@ export const systemRoutes: Routes = async (app, ctx) => {
         runc: { version: '' },
       };
       if (ctx.docker && ctx.config().environment === 'docker') {
-        const info = (await ctx.docker.info()) as Record<string, any>;
-        const version = (await ctx.docker.version()) as Record<string, any>;
+        const info = (await ctx.docker.info()) as DockerInfo;
+        const version = (await ctx.docker.version()) as { Version?: string };
         docker.version = String(version.Version ?? '');
         docker.cgroups = { driver: String(info.CgroupDriver ?? ''), version: String(info.CgroupVersion ?? '') };
         docker.containers = {
@@ -62,7 +76,7 @@ export const systemRoutes: Routes = async (app, ctx) => {
           paused: Number(info.ContainersPaused ?? 0),
           stopped: Number(info.ContainersStopped ?? 0),
         };
-        const backing = (info.DriverStatus as [string, string][] | undefined)?.find((d) => d[0] === 'Backing Filesystem');
+        const backing = info.DriverStatus?.find((d) => d[0] === 'Backing Filesystem');
         docker.storage = { driver: String(info.Driver ?? ''), filesystem: backing?.[1] ?? '' };
         docker.runc = { version: String(info.RuncCommit?.ID ?? '') };
         system.memory_bytes = Number(info.MemTotal ?? system.memory_bytes);
