@@ -423,7 +423,7 @@ export class PanelCore {
     t.successful = false;
     t.updated_at = nowIso();
     this.store.save();
-    this.log.info({ server: s.uuid, transfer: t.id }, 'transfer failed');
+    this.log.warn({ server: s.uuid, transfer: t.id }, 'transfer failed');
     return 'ok';
   }
 
