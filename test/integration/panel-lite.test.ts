@@ -575,7 +575,9 @@ describe('panel-lite', () => {
 
     const bad = await panel.admin.raw('POST', '/admin/api/nodes', { name: 'x', url: 'http://127.0.0.1:4', environment: 'podman' });
     expect(bad.status).toBe(422);
-    expect((bad.body as { error: string }).error).toContain('environment');
+    expect((bad.body as { error: string }).error).toMatch(/^environment: .*"process"\|"docker"/);
+    const noUrl = await panel.admin.raw('POST', '/admin/api/nodes', { name: 'x' });
+    expect(noUrl).toEqual({ status: 422, body: { error: 'url is missing' } });
   });
 
   it('persists its state and reloads it after a restart', async () => {

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { describeIssues } from './config.js';
 import { PanelLiteError, nodeView, type PanelCore } from './core.js';
 import { nodeConfigYaml, serverConfiguration } from './render.js';
 import type { ServerRecord } from './state.js';
@@ -108,7 +109,7 @@ function safeEqual(a: string, b: string): boolean {
 
 function parse<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   const r = schema.safeParse(body ?? {});
-  if (!r.success) throw new PanelLiteError(422, z.prettifyError(r.error));
+  if (!r.success) throw new PanelLiteError(422, describeIssues(r.error.issues, body ?? {}).join('; '));
   return r.data;
 }
 

@@ -46,23 +46,27 @@ function valueAt(doc: unknown, keys: PropertyKey[]): unknown {
   return v;
 }
 
+/**
+ * One short phrase per zod issue, naming the key: `admin.token is missing (…)` or `admin.port: <what
+ * was expected>`. The value itself is never repeated (it may be a token). Also the admin API's 422s.
+ */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], doc: unknown, purposes: Record<string, string> = {}): string[] {
+  return issues.map((issue) => {
+    const key = issue.path.map(String).join('.') || '(body)';
+    if (issue.path.length > 0 && valueAt(doc, issue.path) === undefined) {
+      return `${key} is missing${purposes[key] ? ` (${purposes[key]})` : ''}`;
+    }
+    return `${key}: ${issue.message}`;
+  });
+}
+
 /** Every problem of a parsed document, one short phrase each; empty when it is valid. */
 function problemsOf(doc: Record<string, unknown>): string[] {
   const problems = findUnknownKeys(doc, FileConfig).map(
     (u) => `${u.key}: unknown key${u.suggestion ? ` (did you mean "${u.key.slice(0, u.key.lastIndexOf('.') + 1)}${u.suggestion}"?)` : ''}`,
   );
   const parsed = FileConfig.safeParse(doc);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const key = issue.path.map(String).join('.');
-      if (valueAt(doc, issue.path) === undefined) {
-        problems.push(`${key} is missing${REQUIRED[key] ? ` (${REQUIRED[key]})` : ''}`);
-      } else {
-        // The message names the expected type; the value itself is not repeated (it may be the token).
-        problems.push(`${key}: ${issue.message}`);
-      }
-    }
-  }
+  if (!parsed.success) problems.push(...describeIssues(parsed.error.issues, doc, REQUIRED));
   return problems;
 }
 
