@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { Command } from 'commander';
 import { positiveInt } from '../src/cli/arguments.js';
 
@@ -11,13 +12,48 @@ program.name('wings').description('wings-ts tools: panel-lite and the demo');
 
 program
   .command('panel-lite')
-  .description('run panel-lite, the in-repo stand-in for the Panel')
-  .requiredOption('-c, --config <path>', 'panel-lite YAML config')
-  .action(async (opts: { config: string }) => {
-    const { startPanelLiteFromFile } = await import('./panel-lite/index.js');
-    const panel = await startPanelLiteFromFile(opts.config);
-    console.log(JSON.stringify({ url: panel.url, admin_url: panel.adminUrl }));
-    const stop = () => void panel.close().then(() => process.exit(0));
+  .description('run panel-lite, the in-repo stand-in for the Panel (docs/panel-lite.md)')
+  .option(
+    '-c, --config <path>',
+    'panel-lite YAML config; without it: free ports on 127.0.0.1, a temporary data directory removed at exit, ' +
+      'and a generated admin token in <data directory>/admin-token',
+  )
+  .addHelpText(
+    'after',
+    '\nPrints one JSON line once listening: url (the Panel URL for nodes), admin_url, data_directory ' +
+      '(and admin_token_file without --config). PANEL_LITE_LOG_LEVEL=info|debug logs to stderr (default silent).',
+  )
+  .action(async (opts: { config?: string }) => {
+    const pl = await import('./panel-lite/index.js');
+    const temporary = opts.config === undefined ? pl.temporaryPanelOptions() : null;
+    const removeTemporary = () => temporary && rmSync(temporary.dataDirectory, { recursive: true, force: true });
+    let panel: Awaited<ReturnType<typeof pl.startPanelLite>>;
+    try {
+      panel = temporary
+        ? await pl.startPanelLite({ dataDirectory: temporary.dataDirectory, adminToken: temporary.adminToken })
+        : await pl.startPanelLiteFromFile(opts.config!);
+    } catch (err) {
+      removeTemporary();
+      // A mistake in what the operator passed: one line, no stack (anything else is a bug and keeps its stack).
+      if (err instanceof pl.PanelLiteConfigError) {
+        console.error(`wings panel-lite: ${err.message}`);
+        process.exit(1);
+      }
+      throw err;
+    }
+    console.log(
+      JSON.stringify({
+        url: panel.url,
+        admin_url: panel.adminUrl,
+        data_directory: panel.dataDirectory,
+        ...(temporary ? { admin_token_file: temporary.adminTokenFile } : {}),
+      }),
+    );
+    const stop = () =>
+      void panel.close().then(() => {
+        removeTemporary();
+        process.exit(0);
+      });
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });

@@ -538,6 +538,42 @@ describe('panel-lite', () => {
     await expect(panel.admin.getServer(s.uuid)).rejects.toMatchObject({ status: 404 });
   });
 
+  it('generates node configs in the process environment unless the node asks for Docker', async () => {
+    // The default: `environment: process`, no Docker section, so the node never touches an engine.
+    const plain = ConfigSchema.parse(parseYaml(nodeA.config));
+    expect(plain.environment).toBe('process');
+    expect(parseYaml(nodeA.config).docker).toBeUndefined();
+    expect(nodeA.environment).toBe('process');
+
+    const docker = await panel.admin.createNode({ name: 'docker', url: 'http://127.0.0.1:3', environment: 'docker' });
+    expect(docker.environment).toBe('docker');
+    const cfg = ConfigSchema.parse(parseYaml(docker.config));
+    expect(cfg.environment).toBe('docker');
+    expect(cfg.docker.container_name_prefix).toBe(`${docker.uuid.slice(0, 8)}-`);
+
+    // config_overrides are merged last; PATCH changes the environment of the next config.
+    const overridden = await panel.admin.updateNode(docker.id, { config_overrides: { docker: { network: { network_mode: 'none' } } } });
+    expect(ConfigSchema.parse(parseYaml(overridden.config)).docker.network.network_mode).toBe('none');
+    const back = await panel.admin.updateNode(docker.id, { environment: 'process', config_overrides: {} });
+    expect(parseYaml(back.config)).toMatchObject({ environment: 'process' });
+    expect(parseYaml(back.config).docker).toBeUndefined();
+
+    // The same config.yml as a file.
+    const file = await request(`${panel.adminUrl}/admin/api/nodes/${docker.id}/config`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(file.statusCode).toBe(200);
+    expect(file.headers['content-type']).toMatch(/^application\/yaml/);
+    expect(await file.body.text()).toBe(back.config);
+    const missing = await request(`${panel.adminUrl}/admin/api/nodes/999/config`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(missing.statusCode).toBe(404);
+    await missing.body.dump();
+
+    const bad = await panel.admin.raw('POST', '/admin/api/nodes', { name: 'x', url: 'http://127.0.0.1:4', environment: 'podman' });
+    expect(bad.status).toBe(422);
+    expect((bad.body as { error: string }).error).toMatch(/^environment: .*"process"\|"docker"/);
+    const noUrl = await panel.admin.raw('POST', '/admin/api/nodes', { name: 'x' });
+    expect(noUrl).toEqual({ status: 422, body: { error: 'url is missing' } });
+  });
+
   it('persists its state and reloads it after a restart', async () => {
     const before = JSON.parse(JSON.stringify(panel.state));
     await panel.close();

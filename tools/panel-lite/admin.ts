@@ -1,8 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { describeIssues } from './config.js';
 import { PanelLiteError, nodeView, type PanelCore } from './core.js';
-import { serverConfiguration } from './render.js';
+import { nodeConfigYaml, serverConfiguration } from './render.js';
 import type { ServerRecord } from './state.js';
 
 /** The admin JSON API (`/admin/api/...`, `Authorization: Bearer <adminToken>`). */
@@ -55,6 +56,7 @@ export const CreateNodeBody = z.object({
   url: z.string().min(1),
   data_root: z.string().nullable().optional(),
   location: z.string().optional(),
+  environment: z.enum(['process', 'docker']).optional(),
   config_overrides: z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -107,7 +109,7 @@ function safeEqual(a: string, b: string): boolean {
 
 function parse<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   const r = schema.safeParse(body ?? {});
-  if (!r.success) throw new PanelLiteError(422, z.prettifyError(r.error));
+  if (!r.success) throw new PanelLiteError(422, describeIssues(r.error.issues, body ?? {}).join('; '));
   return r.data;
 }
 
@@ -166,6 +168,11 @@ export function buildAdminApp(core: PanelCore, adminToken: string): FastifyInsta
   app.get<{ Params: { id: string } }>('/admin/api/nodes/:id', async (req) => {
     const node = core.requireNode(id(req.params.id), 404);
     return nodeView(node, core.publicUrl);
+  });
+  // The same config.yml as the node's `config` field, as a file: `curl … > config.yml`.
+  app.get<{ Params: { id: string } }>('/admin/api/nodes/:id/config', async (req, reply) => {
+    const node = core.requireNode(id(req.params.id), 404);
+    return reply.type('application/yaml; charset=utf-8').send(nodeConfigYaml(node, core.publicUrl));
   });
   app.patch<{ Params: { id: string } }>('/admin/api/nodes/:id', async (req) => {
     const node = core.updateNode(id(req.params.id), parse(CreateNodeBody.partial(), req.body));

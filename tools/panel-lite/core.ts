@@ -17,6 +17,7 @@ import {
   type ConfigFile,
   type InstallScript,
   type Mount,
+  type NodeEnvironment,
   type NodeRecord,
   type ServerRecord,
   type ServerStatus,
@@ -90,6 +91,8 @@ export interface CreateNodeInput {
   url: string;
   data_root?: string | null;
   location?: string;
+  /** `process` (default) or `docker`: the node's config.yml `environment`. */
+  environment?: NodeEnvironment;
   config_overrides?: Record<string, unknown>;
 }
 
@@ -209,13 +212,14 @@ export class PanelCore {
       token: randomAlnum(64),
       data_root: input.data_root ?? null,
       location: input.location ?? 'local',
+      environment: input.environment ?? 'process',
       config_overrides: input.config_overrides ?? {},
       created_at: ts,
       updated_at: ts,
     };
     this.state.nodes.push(node);
     this.store.save();
-    this.log.info({ node: node.id, url }, 'node created');
+    this.log.info({ node: node.id, url, environment: node.environment }, 'node created');
     return node;
   }
 
@@ -225,6 +229,7 @@ export class PanelCore {
     if (patch.name !== undefined) node.name = patch.name;
     if (patch.data_root !== undefined) node.data_root = patch.data_root;
     if (patch.location !== undefined) node.location = patch.location;
+    if (patch.environment !== undefined) node.environment = patch.environment;
     if (patch.config_overrides !== undefined) node.config_overrides = patch.config_overrides;
     node.updated_at = nowIso();
     this.store.save();
@@ -418,7 +423,7 @@ export class PanelCore {
     t.successful = false;
     t.updated_at = nowIso();
     this.store.save();
-    this.log.info({ server: s.uuid, transfer: t.id }, 'transfer failed');
+    this.log.warn({ server: s.uuid, transfer: t.id }, 'transfer failed');
     return 'ok';
   }
 

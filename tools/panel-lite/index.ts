@@ -1,12 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
 import { buildAdminApp } from './admin.js';
 import { PanelLiteAdmin } from './client.js';
+import { PanelLiteConfigError, loadPanelLiteConfig, logLevelFromEnv } from './config.js';
 import { PanelCore, type ActivityEntry, type RemoteCall } from './core.js';
 import { buildRemoteApp } from './remote.js';
 import { StateStore, type NodeRecord, type PanelState, type ServerRecord, type TransferRecord } from './state.js';
@@ -39,6 +38,8 @@ export interface PanelLite {
   adminUrl: string;
   /** the URL written into node configs and JWT `iss` */
   publicUrl: string;
+  /** where state.json lives */
+  dataDirectory: string;
   /** a ready admin client */
   admin: PanelLiteAdmin;
   /** live state (do not mutate) */
@@ -54,17 +55,47 @@ export interface PanelLite {
   close(): Promise<void>;
 }
 
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'the address is already in use',
+  EADDRNOTAVAIL: 'no such address on this machine',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+};
+
+/**
+ * Listens, or says which key to change: `listen` / `admin` are the config sections of the two ports.
+ * Errors without an errno code (none expected) are rethrown as they are.
+ */
+async function listenOn(app: FastifyInstance, section: 'listen' | 'admin', host: string, port: number): Promise<void> {
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!code) throw err;
+    const key = code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? `${section}.host` : `${section}.port`;
+    const why = LISTEN_ERRORS[code] ?? (err as Error).message;
+    throw new PanelLiteConfigError(`${key}: cannot listen on ${host}:${port}: ${why} (${code})`);
+  }
+}
+
+/**
+ * JSON lines at PANEL_LITE_LOG_LEVEL (default silent), on stderr: stdout carries the one line
+ * `wings panel-lite` prints for scripts once it listens.
+ */
+function defaultLogger(): Logger {
+  return pino({ level: logLevelFromEnv(), name: 'panel-lite' }, pino.destination({ dest: 2, sync: true }));
+}
+
 export async function startPanelLite(opts: PanelLiteOptions): Promise<PanelLite> {
   const host = opts.host ?? '127.0.0.1';
-  const log = opts.logger ?? pino({ level: process.env.PANEL_LITE_LOG_LEVEL ?? 'silent', name: 'panel-lite' });
+  const log = opts.logger ?? defaultLogger();
   const store = new StateStore(opts.dataDirectory);
   const core = new PanelCore(store, log);
   const remote = buildRemoteApp(core);
   const admin = buildAdminApp(core, opts.adminToken);
 
-  await remote.listen({ host, port: opts.port ?? 0 });
+  await listenOn(remote, 'listen', host, opts.port ?? 0);
   try {
-    await admin.listen({ host: opts.adminHost ?? host, port: opts.adminPort ?? 0 });
+    await listenOn(admin, 'admin', opts.adminHost ?? host, opts.adminPort ?? 0);
   } catch (err) {
     await remote.close();
     throw err;
@@ -82,6 +113,7 @@ export async function startPanelLite(opts: PanelLiteOptions): Promise<PanelLite>
     url,
     adminUrl,
     publicUrl: core.publicUrl,
+    dataDirectory: path.dirname(store.file),
     admin: new PanelLiteAdmin(adminUrl, opts.adminToken),
     get state() {
       return core.state;
@@ -112,37 +144,26 @@ export async function startPanelLite(opts: PanelLiteOptions): Promise<PanelLite>
   };
 }
 
-const FileConfig = z.object({
-  listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(0) }).prefault({}),
-  admin: z.object({
-    host: z.string().optional(),
-    port: z.number().int().min(0).max(65535).default(0),
-    token: z.string().min(1),
-  }),
-  public_url: z.string().optional(),
-  data_directory: z.string().min(1),
-});
-
-/** Starts panel-lite from a YAML file: `{listen: {host, port}, admin: {host, port, token}, public_url, data_directory}`. */
+/**
+ * Starts panel-lite from its YAML file (docs/panel-lite.md): `{listen: {host, port}, admin: {host,
+ * port, token}, public_url, data_directory}`. A mistake in the file, or a port that cannot be
+ * listened on, is a PanelLiteConfigError that names the file and the key.
+ */
 export async function startPanelLiteFromFile(configPath: string, logger?: Logger): Promise<PanelLite> {
-  const raw: unknown = parseYaml(await readFile(configPath, 'utf8'));
-  const parsed = FileConfig.safeParse(raw ?? {});
-  if (!parsed.success) throw new Error(`invalid panel-lite config ${configPath}: ${z.prettifyError(parsed.error)}`);
-  const c = parsed.data;
-  return startPanelLite({
-    host: c.listen.host,
-    port: c.listen.port,
-    adminHost: c.admin.host,
-    adminPort: c.admin.port,
-    publicUrl: c.public_url,
-    dataDirectory: path.resolve(path.dirname(configPath), c.data_directory),
-    adminToken: c.admin.token,
-    logger,
-  });
+  // The log level is checked first: its variable is not in the file, so its error names no file.
+  const log = logger ?? defaultLogger();
+  const options = await loadPanelLiteConfig(configPath);
+  try {
+    return await startPanelLite({ ...options, logger: log });
+  } catch (err) {
+    if (err instanceof PanelLiteConfigError) throw new PanelLiteConfigError(`${path.resolve(configPath)}: ${err.message}`);
+    throw err;
+  }
 }
 
 export { signNodeJwt, transferToken, websocketToken, ROOT_ADMIN_PERMISSIONS, connectionAddress } from './jwt.js';
 export { PanelLiteAdmin, PanelLiteAdminError } from './client.js';
+export { PanelLiteConfigError, loadPanelLiteConfig, temporaryPanelOptions, logLevelFromEnv } from './config.js';
 export type { NodeView, ServerView, CreateNodeRequest, CreateServerRequest, UpdateServerRequest, FaultView } from './client.js';
 export type { RemoteCall, FaultSpec, ActivityEntry } from './core.js';
 export type { NodeRecord, ServerRecord, TransferRecord, PanelState } from './state.js';

@@ -168,6 +168,7 @@ export function buildRemoteApp(core: PanelCore): FastifyInstance {
   app.addHook('onResponse', async (req, reply) => {
     if (!req.url.startsWith('/api/remote/')) return;
     const [p, q] = req.url.split('?') as [string, string | undefined];
+    core.log.debug({ method: req.method, path: p, node: authed.get(req)?.id ?? null, status: reply.statusCode }, 'remote call');
     core.recordCall({
       method: req.method,
       path: p,

@@ -66,7 +66,14 @@ export function deepMerge(base: Record<string, unknown>, extra: Record<string, u
   return out;
 }
 
-/** The node's config.yml (the Panel's "Configuration" tab), adjusted for wings-ts on loopback. */
+/**
+ * The node's config.yml (the Panel's "Configuration" tab), adjusted for wings-ts: `environment` is
+ * always written (the Panel leaves it out and the daemon's default is `docker`, which on a machine
+ * with an engine creates the `pterodactyl_nw` bridge network there), and a Docker node gets a
+ * container name prefix of its own, so that two nodes of one panel-lite can share an engine and
+ * still transfer a server between them (both would otherwise name its container by its uuid).
+ * `config_overrides` are merged last and win.
+ */
 export function nodeConfigObject(node: NodeRecord, publicUrl: string): Record<string, unknown> {
   const u = new URL(node.url);
   const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
@@ -87,7 +94,9 @@ export function nodeConfigObject(node: NodeRecord, publicUrl: string): Record<st
     },
     allowed_mounts: [],
     remote: publicUrl,
+    environment: node.environment,
   };
+  if (node.environment === 'docker') config.docker = { container_name_prefix: dockerPrefix(node) };
   if (node.data_root) {
     const r = node.data_root;
     config.system = {
@@ -101,6 +110,11 @@ export function nodeConfigObject(node: NodeRecord, publicUrl: string): Record<st
     };
   }
   return deepMerge(config, node.config_overrides);
+}
+
+/** `<first 8 characters of the node uuid>-`: unique per node, also across panel-lite instances. */
+export function dockerPrefix(node: NodeRecord): string {
+  return `${node.uuid.slice(0, 8)}-`;
 }
 
 export function nodeConfigYaml(node: NodeRecord, publicUrl: string): string {

@@ -23,11 +23,19 @@ export interface NodeRecord {
   data_root: string | null;
   /** Location short code, served as P_SERVER_LOCATION. */
   location: string;
+  /**
+   * The `environment` written into its config.yml. `process` unless the node was created asking for
+   * Docker: a node on a machine whose engine is shared must not create containers or networks there
+   * just because the Panel's config leaves the key out (the daemon's default is `docker`).
+   */
+  environment: NodeEnvironment;
   /** Deep-merged into the generated config.yml. */
   config_overrides: Record<string, unknown>;
   created_at: string;
   updated_at: string;
 }
+
+export type NodeEnvironment = 'process' | 'docker';
 
 export interface BuildLimits {
   memory_limit: number;
@@ -171,7 +179,10 @@ export class StateStore {
 
   private static read(file: string): PanelState {
     const raw = JSON.parse(readFileSync(file, 'utf8')) as Partial<PanelState>;
-    return { ...emptyState(), ...raw, version: 1 };
+    const state = { ...emptyState(), ...raw, version: 1 as const };
+    // Nodes saved before `environment` existed get the default they would get today.
+    state.nodes = state.nodes.map((n) => ({ ...n, environment: n.environment ?? 'process' }));
+    return state;
   }
 
   /** Writes the whole state atomically (synchronously, so a mutation is on disk before its answer). */
