@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import WebSocket from 'ws';
 import { waitFor } from './harness.js';
 
@@ -6,12 +7,46 @@ export interface WsEvent {
   args?: string[];
 }
 
+const openSockets = new Set<WebSocket>();
+
+/**
+ * Registers a client socket so that it is closed after the current test even when the test fails:
+ * a socket left open past a failed test counts against the daemon's 30-socket cap (and keeps its
+ * server's output flowing) in every later test of the file.
+ */
+export function trackSocket(ws: WebSocket): WebSocket {
+  openSockets.add(ws);
+  ws.once('close', () => openSockets.delete(ws));
+  return ws;
+}
+
+/** Terminates every tracked socket that is still open and resolves once each has emitted `close`. */
+export async function closeTrackedSockets(): Promise<void> {
+  const closing = [...openSockets].map(
+    (ws) =>
+      new Promise<void>((resolve) => {
+        if (ws.readyState === WebSocket.CLOSED) return resolve();
+        ws.once('close', () => resolve());
+        // terminating a socket that is still connecting emits `error` before `close`
+        ws.on('error', () => {});
+        ws.terminate();
+      }),
+  );
+  openSockets.clear();
+  await Promise.all(closing);
+}
+
+// A hook of the importing file's root suite (registered while the file is collected): it runs after
+// each test, after the test's own afterEach hooks. Sockets are opened per test; none outlives one.
+if (process.env.VITEST) afterEach(closeTrackedSockets);
+
 /** A console-websocket client that records every event it receives. */
 export class EventRecorder {
   readonly events: WsEvent[] = [];
   closed = false;
 
   private constructor(readonly ws: WebSocket) {
+    trackSocket(ws);
     ws.on('message', (data) => {
       try {
         this.events.push(JSON.parse((data as Buffer).toString()) as WsEvent);

@@ -2,9 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ECHO_SERVER, http, startNode, startPanel, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
+import { closeTrackedSockets, trackSocket } from '../helpers/ws.js';
 
 const ORIGIN = 'http://allowed.test';
 const ECHO = { ...ECHO_SERVER, stop: { type: 'command' as const, value: 'stop' }, skip_egg_scripts: true };
@@ -31,6 +32,7 @@ class Client {
   upgradeHeaders: Record<string, string | string[] | undefined> = {};
 
   constructor(readonly ws: WebSocket) {
+    trackSocket(ws);
     ws.on('message', (data, isBinary) => {
       if (isBinary) {
         this.messages.push({ event: '<binary>' });
@@ -42,9 +44,9 @@ class Client {
     ws.on('error', () => {});
   }
 
-  static open(url: string, headers: Record<string, string> = { Origin: ORIGIN }): Promise<Client> {
+  static open(url: string, headers: Record<string, string> = { Origin: ORIGIN }, { perMessageDeflate = true } = {}): Promise<Client> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { headers, perMessageDeflate: true });
+      const ws = new WebSocket(url, { headers, perMessageDeflate });
       const client = new Client(ws);
       ws.once('upgrade', (res) => (client.upgradeHeaders = res.headers));
       ws.once('open', () => resolve(client));
@@ -93,13 +95,22 @@ class Client {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
+/** Console sockets the daemon holds open (its `wings_websocket_connections` gauge). */
+async function openSockets(n: TestNode): Promise<number> {
+  const r = await n.api('GET', '/metrics');
+  const m = /^wings_websocket_connections (\d+)$/m.exec(r.text);
+  if (r.status !== 200 || !m) throw new Error(`no websocket gauge in /metrics (${r.status})`);
+  return Number(m[1]);
+}
+
 describe('console websocket against a real daemon', () => {
   let tp: TestPanel;
   let node: TestNode;
   let other: TestNode;
   let uuid: string;
   let uuid2: string;
-  const clients: Client[] = [];
+  /** Every daemon of this file: after each test none may still hold a socket. */
+  const nodes = new Set<TestNode>();
 
   const wsUrl = (server: string, n: TestNode = node) => `${n.url.replace(/^http/, 'ws')}/api/servers/${server}/ws`;
   async function token(
@@ -116,9 +127,7 @@ describe('console websocket against a real daemon', () => {
       .sign(new TextEncoder().encode(secret));
   }
   async function connect(server = uuid, n: TestNode = node): Promise<Client> {
-    const c = await Client.open(wsUrl(server, n));
-    clients.push(c);
-    return c;
+    return Client.open(wsUrl(server, n));
   }
   async function authed(
     server = uuid,
@@ -139,11 +148,19 @@ describe('console websocket against a real daemon', () => {
       startNode(tp, { name: 'ws-a', config: { allowed_origins: [ORIGIN], system: { transfers: { upload_limit: 1 } } } }),
       startNode(tp, { name: 'ws-b', config: { allowed_origins: [ORIGIN] } }),
     ]);
+    nodes.add(node).add(other);
     uuid = (await tp.panel.admin.createServer({ node_id: node.id, ...ECHO })).uuid;
     uuid2 = (await tp.panel.admin.createServer({ node_id: node.id, ...ECHO })).uuid;
   });
+  // Whatever a test opened is closed even when it failed, and the daemons must have let go of it
+  // before the next test starts (a leftover socket counts against a server's cap of 30).
+  afterEach(async () => {
+    await closeTrackedSockets();
+    await waitFor(async () => (await Promise.all([...nodes].map(openSockets))).every((n) => n === 0), {
+      what: 'the daemons to close every socket of the test',
+    });
+  });
   afterAll(async () => {
-    for (const c of clients) c.ws.terminate();
     await Promise.all([node?.stop(), other?.stop()]);
     await tp?.close();
     delete process.env.WINGS_WS_AUTH_TIMEOUT_MS;
@@ -170,7 +187,6 @@ describe('console websocket against a real daemon', () => {
       expect((err as HandshakeError).status).toBe(403);
     }
     const fromPanel = await Client.open(wsUrl(uuid), { Origin: tp.panel.publicUrl });
-    clients.push(fromPanel);
     const allowed = await connect();
     expect(allowed.upgradeHeaders['x-frame-options']).toBe('DENY');
     expect(allowed.upgradeHeaders['sec-websocket-extensions']).toContain('permessage-deflate');
@@ -360,10 +376,8 @@ describe('console websocket against a real daemon', () => {
     await node.api('POST', `/api/servers/${uuid2}/power`, { action: 'start' });
     await node.waitForState(uuid2, 'running');
     const fast = await authed(uuid2, { permissions: ['*'] });
-    const slowWs = new WebSocket(wsUrl(uuid2), { headers: { Origin: ORIGIN }, perMessageDeflate: false });
-    const slow = new Client(slowWs);
-    clients.push(slow);
-    await new Promise((r) => slowWs.once('open', r));
+    const slow = await Client.open(wsUrl(uuid2), { Origin: ORIGIN }, { perMessageDeflate: false });
+    const slowWs = slow.ws;
     slow.send('auth', await token(uuid2, { permissions: ['*'] }));
     await slow.expectEvent('status');
     const raw = (slowWs as unknown as { _socket: import('node:net').Socket })._socket;
@@ -540,7 +554,6 @@ describe('console websocket against a real daemon', () => {
     // the destination serves the server's socket now
     await waitFor(async () => (await other.api('GET', `/api/servers/${s.uuid}`)).status === 200, { what: 'server on B' });
     const onB = await Client.open(wsUrl(s.uuid, other));
-    clients.push(onB);
     onB.send('auth', (await tp.panel.admin.websocketToken(s.uuid, {})).data.token);
     await onB.expectEvent('status');
     onB.close();
