@@ -642,6 +642,8 @@ describe('console websocket against a real daemon', () => {
 
   it('publishes transfer events: status to every socket, logs and progress only to admin.websocket.transfer', async () => {
     const s = await tp.panel.admin.createServer({ node_id: node.id, ...ECHO });
+    // the daemon answers the create before it has made the directory (failed once under load)
+    await waitFor(() => fs.existsSync(node.serverDir(s.uuid)), { what: 'server directory' });
     fs.writeFileSync(path.join(node.serverDir(s.uuid), 'big.bin'), randomBytes(3 * 1024 * 1024));
     const admin = await authed(s.uuid);
     const owner = await authed(s.uuid, { permissions: ['*'] });
