@@ -2,108 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SignJWT } from 'jose';
-import type { Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ECHO_SERVER, http, startNode, startPanel, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
-import { closeTrackedSockets, trackSocket } from '../helpers/ws.js';
+import { HandshakeError, TEST_ORIGIN as ORIGIN, WsClient as Client, closeSocketsOf } from '../helpers/ws.js';
 
-const ORIGIN = 'http://allowed.test';
 const ECHO = { ...ECHO_SERVER, stop: { type: 'command' as const, value: 'stop' }, skip_egg_scripts: true };
 
-interface Msg {
-  event: string;
-  args?: string[];
-}
-
-class HandshakeError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: string,
-    readonly headers: Record<string, string | string[] | undefined>,
-  ) {
-    super(`handshake answered ${status}: ${body}`);
-  }
-}
-
-/** A test client: records every message; helpers wait for events after a mark. */
-class Client {
-  readonly messages: Msg[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  upgradeHeaders: Record<string, string | string[] | undefined> = {};
-
-  constructor(readonly ws: WebSocket) {
-    trackSocket(ws);
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) {
-        this.messages.push({ event: '<binary>' });
-        return;
-      }
-      this.messages.push(JSON.parse((data as Buffer).toString('utf8')) as Msg);
-    });
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    ws.on('error', () => {});
-  }
-
-  static open(url: string, headers: Record<string, string> = { Origin: ORIGIN }, { perMessageDeflate = true } = {}): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { headers, perMessageDeflate });
-      const client = new Client(ws);
-      ws.once('upgrade', (res) => (client.upgradeHeaders = res.headers));
-      ws.once('open', () => resolve(client));
-      ws.once('unexpected-response', (_req, res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => reject(new HandshakeError(res.statusCode ?? 0, body, res.headers)));
-      });
-      ws.once('error', reject);
-    });
-  }
-
-  send(event: string, ...args: (string | null)[]): void {
-    this.ws.send(JSON.stringify(args.length ? { event, args } : { event }));
-  }
-
-  mark(): number {
-    return this.messages.length;
-  }
-
-  find(event: string, from = 0, pred: (m: Msg) => boolean = () => true): Msg | undefined {
-    return this.messages.slice(from).find((m) => m.event === event && pred(m));
-  }
-
-  async expectEvent(event: string, opts: { from?: number; timeoutMs?: number; pred?: (m: Msg) => boolean } = {}): Promise<Msg> {
-    try {
-      return await waitFor(() => this.find(event, opts.from ?? 0, opts.pred), {
-        timeoutMs: opts.timeoutMs ?? 10_000,
-        what: `event ${event}`,
-      });
-    } catch (err) {
-      throw new Error(`${String(err)}; got ${JSON.stringify(this.messages.slice(opts.from ?? 0).slice(-8))}`);
-    }
-  }
-
-  events(from = 0): string[] {
-    return this.messages.slice(from).map((m) => m.event);
-  }
-
-  close(): void {
-    this.ws.close();
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
-
-/** Console sockets the daemon holds open (its `wings_websocket_connections` gauge). */
-async function openSockets(n: TestNode): Promise<number> {
-  const r = await n.api('GET', '/metrics');
-  const m = /^wings_websocket_connections (\d+)$/m.exec(r.text);
-  if (r.status !== 200 || !m) throw new Error(`no websocket gauge in /metrics (${r.status})`);
-  return Number(m[1]);
-}
 
 describe('console websocket against a real daemon', () => {
   let tp: TestPanel;
@@ -111,8 +18,8 @@ describe('console websocket against a real daemon', () => {
   let other: TestNode;
   let uuid: string;
   let uuid2: string;
-  /** Every daemon of this file: after each test none may still hold a socket. */
-  const nodes = new Set<TestNode>();
+  /** The daemons of this file: after each test neither may still hold a socket. */
+  const nodes: TestNode[] = [];
 
   const wsUrl = (server: string, n: TestNode = node) => `${n.url.replace(/^http/, 'ws')}/api/servers/${server}/ws`;
   async function token(
@@ -150,18 +57,13 @@ describe('console websocket against a real daemon', () => {
       startNode(tp, { name: 'ws-a', config: { allowed_origins: [ORIGIN], system: { transfers: { upload_limit: 1 } } } }),
       startNode(tp, { name: 'ws-b', config: { allowed_origins: [ORIGIN] } }),
     ]);
-    nodes.add(node).add(other);
+    nodes.push(node, other);
     uuid = (await tp.panel.admin.createServer({ node_id: node.id, ...ECHO })).uuid;
     uuid2 = (await tp.panel.admin.createServer({ node_id: node.id, ...ECHO })).uuid;
   });
   // Whatever a test opened is closed even when it failed, and the daemons must have let go of it
   // before the next test starts (a leftover socket counts against a server's cap of 30).
-  afterEach(async () => {
-    await closeTrackedSockets();
-    await waitFor(async () => (await Promise.all([...nodes].map(openSockets))).every((n) => n === 0), {
-      what: 'the daemons to close every socket of the test',
-    });
-  });
+  afterEach(() => closeSocketsOf(nodes));
   afterAll(async () => {
     await Promise.all([node?.stop(), other?.stop()]);
     await tp?.close();
@@ -372,163 +274,6 @@ describe('console websocket against a real daemon', () => {
     await sleep(400);
     expect(logs.find('console output', om)).toBeUndefined();
     for (const c of [viewer, op, logs, admin]) c.close();
-  });
-
-  // A reader that stops reading must cost the daemon a bounded amount of memory and must not hold
-  // up the other readers of its server. Console lines for a congested socket go through a small
-  // queue that drops the oldest line (websocket.md, delivery); a socket whose writes make no
-  // progress for the write deadline is closed without a close frame, as a failed write closes it
-  // (the client sees 1006 once it reads again). Each case runs on a daemon of its own with the
-  // deadline set explicitly, so what the paused reader sees does not depend on how fast this
-  // machine moves the lines.
-  describe('a slow reader', () => {
-    /** The daemon's per-socket console queue: what a congested socket still gets when it resumes. */
-    const CONSOLE_QUEUE = 8;
-    const BODY = randomBytes(12_000).toString('base64');
-    const LINE_BYTES = 'got 0000-'.length + BODY.length;
-    /** Deadline far beyond what a test may run (vitest's 60 s): a reader always resumes before it. */
-    let patient: TestNode;
-    /** Short deadline: a reader paused past it is closed, however fast the lines were produced. */
-    let strict: TestNode;
-    const STRICT_DEADLINE_MS = 2000;
-
-    /**
-     * Lines enough to overflow, three times over, what a reader that reads nothing still takes:
-     * the daemon's kernel send buffer (autotuned up to tcp_wmem's maximum), the reader's receive
-     * buffer (tcp_rmem's default: it grows only while the reader reads) and the daemon's 64 KiB of
-     * user-space buffering. 4 MiB + 128 KiB here: about 800 lines.
-     */
-    function overflowLines(): number {
-      const sysctl = (name: string, field: number, fallback: number): number => {
-        try {
-          const v = Number(fs.readFileSync(`/proc/sys/net/ipv4/${name}`, 'utf8').trim().split(/\s+/)[field]);
-          return Number.isFinite(v) && v > 0 ? v : fallback;
-        } catch {
-          return fallback;
-        }
-      };
-      const buffered = sysctl('tcp_wmem', 2, 4 << 20) + sysctl('tcp_rmem', 1, 128 << 10) + (64 << 10);
-      return Math.ceil((3 * buffered) / LINE_BYTES / CONSOLE_QUEUE) * CONSOLE_QUEUE;
-    }
-
-    async function startWithDeadline(name: string, deadlineMs: number): Promise<TestNode> {
-      // read by the daemon at startup; the environment is copied when it is spawned
-      process.env.WINGS_WS_WRITE_DEADLINE_MS = String(deadlineMs);
-      try {
-        const n = await startNode(tp, { name, config: { allowed_origins: [ORIGIN] } });
-        nodes.add(n);
-        return n;
-      } finally {
-        delete process.env.WINGS_WS_WRITE_DEADLINE_MS;
-      }
-    }
-    beforeAll(async () => {
-      patient = await startWithDeadline('ws-patient', 600_000);
-      strict = await startWithDeadline('ws-strict', STRICT_DEADLINE_MS);
-    });
-    afterAll(async () => {
-      for (const n of [patient, strict]) if (n) nodes.delete(n);
-      await Promise.all([patient?.stop(), strict?.stop()]);
-    });
-
-    /**
-     * The echo server in Node, which reads its standard input in blocks: the shell's `read` takes
-     * one byte per system call, and moving these 13 MB of lines through it cost 25 s of CPU.
-     */
-    const BULK_ECHO = {
-      ...ECHO,
-      invocation: `echo "Done (ready)"; exec '${process.execPath}' -e "require('node:readline').createInterface({ input: process.stdin }).on('line', (l) => console.log('got ' + l))"`,
-    };
-
-    /** A running echo server on `n` with two readers: `fast`, and `slow` whose TCP socket no longer reads. */
-    async function pausedReader(n: TestNode): Promise<{ server: string; fast: Client; slow: Client; raw: Socket }> {
-      const server = (await tp.panel.admin.createServer({ node_id: n.id, ...BULK_ECHO })).uuid;
-      await n.api('POST', `/api/servers/${server}/power`, { action: 'start' });
-      await n.waitForState(server, 'running');
-      const fast = await authed(server, { permissions: ['*'] }, n);
-      // no compression: the bytes on the wire are the lines themselves
-      const slow = await Client.open(wsUrl(server, n), { Origin: ORIGIN }, { perMessageDeflate: false });
-      slow.send('auth', await token(server, { permissions: ['*'] }));
-      await slow.expectEvent('status');
-      const raw = (slow.ws as unknown as { _socket: Socket })._socket;
-      raw.pause();
-      return { server, fast, slow, raw };
-    }
-
-    /**
-     * Sends lines `0 … total-1`, then `END`, and checks that the fast reader got every one in order.
-     * A batch of eight (the queue's size) goes once the fast reader holds the previous one: it never
-     * has more than a queue's worth outstanding, whatever the machine's load, while the paused
-     * reader falls megabytes behind.
-     */
-    async function sendLines(n: TestNode, server: string, fast: Client, total: number): Promise<void> {
-      const send = async (commands: string[]): Promise<void> => {
-        expect((await n.api('POST', `/api/servers/${server}/commands`, { commands })).status).toBe(204);
-        const last = `got ${commands.at(-1)}`;
-        await fast.expectEvent('console output', { pred: (x) => x.args?.[0] === last, timeoutMs: 20_000 });
-      };
-      for (let i = 0; i < total; i += CONSOLE_QUEUE) await send(range(i, i + CONSOLE_QUEUE).map((k) => `${k}-${BODY}`));
-      await send(['END']);
-      expect(lines(fast)).toEqual(range(0, total));
-    }
-
-    /** The numbers of the bulk lines a reader received, in the order it received them. */
-    const lines = (c: Client): number[] =>
-      c.messages
-        .filter((x) => x.event === 'console output' && x.args?.[0]?.startsWith('got ') && x.args[0].length > 1000)
-        .map((x) => Number(x.args![0].slice(4, x.args![0].indexOf('-'))));
-    const increasing = (xs: number[]): boolean => xs.every((x, i) => i === 0 || x > xs[i - 1]);
-
-    async function kill(n: TestNode, server: string): Promise<void> {
-      await n.api('POST', `/api/servers/${server}/power`, { action: 'kill' });
-      await n.waitForState(server, 'offline');
-    }
-
-    it('a reader that resumes before the write deadline gets the newest lines; the others get everything', async () => {
-      const { server, fast, slow, raw } = await pausedReader(patient);
-      const total = overflowLines();
-      await sendLines(patient, server, fast, total);
-
-      raw.resume();
-      await slow.expectEvent('console output', { pred: (x) => x.args?.[0] === 'got END', timeoutMs: 20_000 });
-      // What was on its way before the socket congested, then what the queue held when it
-      // resumed: the newest lines, in order, END last. Everything in between was dropped.
-      const got = lines(slow);
-      expect(got.length).toBeLessThan(total);
-      expect(got[0]).toBe(0);
-      expect(increasing(got)).toBe(true);
-      expect(got.slice(-(CONSOLE_QUEUE - 1))).toEqual(range(total - (CONSOLE_QUEUE - 1), total));
-      expect(slow.messages.filter((x) => x.event === 'console output').at(-1)).toEqual({ event: 'console output', args: ['got END'] });
-      // and the socket is still served
-      expect(slow.ws.readyState).toBe(WebSocket.OPEN);
-      const m = slow.mark();
-      slow.send('send stats');
-      await slow.expectEvent('stats', { from: m });
-      await kill(patient, server);
-    });
-
-    it('a reader that stays paused past the write deadline is closed by the daemon; the others get everything', async () => {
-      const { server, fast, slow, raw } = await pausedReader(strict);
-      const total = overflowLines();
-      await sendLines(strict, server, fast, total);
-      // Its buffers are full, so its writes make no progress: the daemon lets it go within the
-      // deadline (plus its one-second sweep), whether that ran out during the lines or only now.
-      await waitFor(async () => (await openSockets(strict)) === 1, {
-        timeoutMs: STRICT_DEADLINE_MS + 10_000,
-        what: 'the daemon to close the paused socket',
-      });
-
-      // The reader gets what was already on its way, in order, then the connection ends without
-      // a close frame.
-      raw.resume();
-      expect((await slow.closed).code).toBe(1006);
-      const got = lines(slow);
-      expect(got.length).toBeLessThan(total);
-      expect(increasing(got)).toBe(true);
-      expect(slow.find('console output', 0, (x) => x.args?.[0] === 'got END')).toBeUndefined();
-      expect(fast.ws.readyState).toBe(WebSocket.OPEN);
-      await kill(strict, server);
-    });
   });
 
   it('gates install output to admin.websocket.install', async () => {
