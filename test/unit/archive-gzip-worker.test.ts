@@ -101,7 +101,7 @@ describe('gzip worker threads', () => {
     expect(await waitForNoWorkers()).toBe(0);
   });
 
-  it('the worker module refuses to run on a thread of its own', async () => {
+  it('the worker module refuses to run outside a gzip worker thread', async () => {
     await expect(import('../../src/archive/gzip-worker.js')).rejects.toThrow('runs as a worker thread');
   });
 });
