@@ -91,22 +91,26 @@ export function incompressible(input: Uint8Array): boolean {
   return true;
 }
 
-/** A block's member: in the block itself over `[0, len)`, or, when it did not fit there, `spill`. */
-export type Member = { len: number; spill?: undefined; deflated: boolean } | { len: number; spill: Uint8Array; deflated: true };
+/**
+ * A block's member: in the block itself over `[0, len)`, or, when it did not fit there (cannot
+ * happen with blockCapacity()'s spare room; kept correct anyway), in `zlibOutput`. `zlibOutput` is
+ * the buffer zlib returned, also for a member copied into the block; stored members built here
+ * have none.
+ */
+export type Member = { where: 'block'; len: number; zlibOutput?: Buffer } | { where: 'spill'; len: number; zlibOutput: Buffer };
 
 /**
  * Compresses `block[0, len)` into one gzip member at `level` (incompressible input is stored
- * instead, see above). `deflated` says whether zlib made it: its output buffer is left behind as
- * garbage. `crc32` undefined (no CRC-32 function on this Node): stored members come from zlib too.
+ * instead, see above). `crc32` undefined (no CRC-32 function on this Node): stored members come
+ * from zlib too.
  */
 export function gzipMember(block: Uint8Array, len: number, level: number, crc32: Crc32 | undefined): Member {
   const input = block.subarray(0, len);
   const effective = level > 0 && incompressible(input) ? 0 : level;
   const stored = effective === 0 && crc32 ? storeInPlace(block, len, crc32) : -1;
-  if (stored >= 0) return { len: stored, deflated: false };
+  if (stored >= 0) return { where: 'block', len: stored };
   const out = zlib.gzipSync(input, { level: effective });
-  // cannot spill with blockCapacity()'s spare room; kept correct anyway
-  if (out.length > block.length) return { len: out.length, spill: out, deflated: true };
+  if (out.length > block.length) return { where: 'spill', len: out.length, zlibOutput: out };
   block.set(out, 0);
-  return { len: out.length, deflated: true };
+  return { where: 'block', len: out.length, zlibOutput: out };
 }

@@ -56,12 +56,17 @@ let sinceGc = 0;
 
 port.on('message', (msg: BlockRequest) => {
   const member = gzipMember(new Uint8Array(msg.buf), msg.len, level, crc32);
-  if (member.deflated && collect && ++sinceGc >= 4) {
+  if (member.zlibOutput && collect && ++sinceGc >= 4) {
     sinceGc = 0;
+    // Collected while this block's output is still referenced (`member`, used below), so that one
+    // survives until the next collection. Freeing every output at once let the allocator give its
+    // memory back, and the next outputs were written to fresh pages: 40-60k page faults against
+    // 34-40k for a 256 MiB archive, 7-10 % more CPU end to end. The eval'd script this module
+    // replaced kept the output alive the same way, through its scope.
     collect();
   }
-  if (member.spill) {
-    const copy = new Uint8Array(member.spill);
+  if (member.where === 'spill') {
+    const copy = new Uint8Array(member.zlibOutput);
     const reply: BlockReply = { id: msg.id, buf: copy.buffer, len: copy.length, reuse: false };
     port.postMessage(reply, [copy.buffer]);
     return;
