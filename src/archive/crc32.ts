@@ -23,7 +23,7 @@ try {
   fast = null;
 }
 
-/** Path a worker thread can require() for the fast CRC-32, or null when it does not load here. */
+/** Where the fast CRC-32 was loaded from, or null when it does not load here (the tests check it loads). */
 export const fastCrc32Path: string | null = path;
 
 export const crc32: Crc32 | undefined = fast ?? (zlib as { crc32?: Crc32 }).crc32;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ECHO_SERVER, freePort, startNode, startPanel, type TestNode, type TestPanel } from '../helpers/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -81,7 +81,13 @@ describe.skipIf(!haveChromium)('console websocket from headless Chromium', () =>
         '--disable-sync',
       ],
     });
+  });
+  // A page per test, closed even when the test fails: closing it closes the sockets it opened.
+  beforeEach(async () => {
     page = await browser.newPage();
+  });
+  afterEach(async () => {
+    await page?.close();
   });
   afterAll(async () => {
     await browser?.close();
