@@ -1,3 +1,5 @@
+// Over 400 lines: power, console, crash handling and install share the power lock and the flags
+// (transferring, installing, deleting) of one server; split apart they would have to expose them.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -351,7 +353,7 @@ export class Server {
       }
     }
     const outcome = this.settings.skip_egg_scripts ? 'skipped (skip_egg_scripts)' : ok ? 'finished' : 'failed';
-    this.logger.info({ successful: ok, reinstall }, `${reinstall ? 'reinstallation' : 'installation'} ${outcome}`);
+    this.logger[ok ? 'info' : 'warn']({ successful: ok, reinstall }, `${reinstall ? 'reinstallation' : 'installation'} ${outcome}`);
     await this.deps.panel
       .setInstallationStatus(this.uuid, ok, reinstall)
       .catch((err) => this.logger.warn({ err }, 'failed to report install status'));
