@@ -7,6 +7,7 @@ import { JwtVerifier } from './auth/jwt.js';
 import { ConfigError, listenFailure, systemErrorText } from './config/errors.js';
 import { saveConfig, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { describeUnknownKey } from './config/unknown-keys.js';
 import type { DaemonContext } from './context.js';
 import type { EnvironmentFactory } from './environment/environment.js';
 import { buildApp } from './http/app.js';
@@ -17,7 +18,6 @@ import { MetricsServer } from './metrics/server.js';
 import { PanelClient, type RetryPolicy } from './panel/client.js';
 import { ServerManager } from './server/manager.js';
 import { TransferManager } from './transfer/manager.js';
-import { describeUnknownKey } from './config/unknown-keys.js';
 import { WebsocketHub } from './websocket/hub.js';
 
 export interface DaemonOptions {
