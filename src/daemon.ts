@@ -4,11 +4,14 @@ import type { FastifyInstance } from 'fastify';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { JwtVerifier } from './auth/jwt.js';
+import { ConfigError, listenFailure, systemErrorText } from './config/errors.js';
 import { saveConfig, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { describeUnknownKey } from './config/unknown-keys.js';
 import type { DaemonContext } from './context.js';
 import type { EnvironmentFactory } from './environment/environment.js';
 import { buildApp } from './http/app.js';
+import { errorMessage } from './errors.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics/metrics.js';
 import { MetricsServer } from './metrics/server.js';
@@ -71,6 +74,25 @@ function resolveUser(config: Config, logger: Logger): void {
   );
 }
 
+/** The daemon's logger (stdout and `<system.log_directory>/wings.log`); a directory it cannot write names its key. */
+function openLog(loaded: LoadedConfig, debug: boolean): Logger {
+  const dir = loaded.config.system.log_directory;
+  try {
+    return createLogger({ debug, logDirectory: dir });
+  } catch (err) {
+    throw new ConfigError(loaded.path, [{ key: 'system.log_directory', message: `cannot write ${dir}/wings.log: ${systemErrorText(err)}` }], {
+      cause: err,
+    });
+  }
+}
+
+/** api.ssl: certificate or key files that cannot be read name their key; other errors pass. */
+function tlsFileFailure(err: unknown, file: string, cfg: Config): unknown {
+  const at = (err as NodeJS.ErrnoException).path;
+  const key = !cfg.api.ssl.enabled || at === undefined ? null : at === cfg.api.ssl.cert ? 'api.ssl.cert' : at === cfg.api.ssl.key ? 'api.ssl.key' : null;
+  return key ? new ConfigError(file, [{ key, message: `cannot read ${at}: ${systemErrorText(err)}` }], { cause: err }) : err;
+}
+
 /** The daemon: builds the object graph (no singletons) and runs the boot sequence of daemon.md §2. */
 export class Daemon {
   readonly ctx: DaemonContext;
@@ -78,14 +100,14 @@ export class Daemon {
   private loadedConfig: LoadedConfig;
   private stopping: Promise<void> | undefined;
   private metricsServer: MetricsServer | undefined;
+  /** Set once boot restored the servers' states: only then does states.json describe this node. */
+  private statesRestored = false;
 
   constructor(private readonly opts: DaemonOptions) {
     this.loadedConfig = opts.loaded;
     const config = () => this.loadedConfig.config;
     const cfg = config();
-    const logger =
-      opts.logger ??
-      createLogger({ debug: opts.debug || cfg.debug, logDirectory: cfg.system.log_directory });
+    const logger = opts.logger ?? openLog(this.loadedConfig, opts.debug || cfg.debug);
     const panel = new PanelClient(config, logger.child({ component: 'panel' }), opts.panelRetry);
     let environmentFactory: EnvironmentFactory;
     const websockets = new WebsocketHub();
@@ -145,12 +167,27 @@ export class Daemon {
   async start(): Promise<void> {
     const { logger } = this.ctx;
     const cfg = this.config;
+    const file = this.loadedConfig.path;
     logger.info({ version: (await import('./version.js')).VERSION, environment: cfg.environment }, 'booting wings-ts');
-    cfg.system.timezone = resolveTimezone(cfg.system.timezone);
-    for (const dir of [cfg.system.root_directory, cfg.system.data, cfg.system.archive_directory, cfg.system.backup_directory]) {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Keys other daemons read are expected in a shared config.yml: diagnostics lists them, boot stays quiet.
+    for (const u of this.loadedConfig.unknown) {
+      if (!u.foreign) logger.warn({ file, key: u.key, suggestion: u.suggestion }, `${file}: ${describeUnknownKey(u)}`);
     }
-    fs.mkdirSync(`${cfg.system.log_directory}/install`, { recursive: true, mode: 0o700 });
+    cfg.system.timezone = resolveTimezone(cfg.system.timezone);
+    const dirs: [string, string][] = [
+      ['system.root_directory', cfg.system.root_directory],
+      ['system.data', cfg.system.data],
+      ['system.archive_directory', cfg.system.archive_directory],
+      ['system.backup_directory', cfg.system.backup_directory],
+      ['system.log_directory', `${cfg.system.log_directory}/install`],
+    ];
+    for (const [key, dir] of dirs) {
+      try {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      } catch (err) {
+        throw new ConfigError(file, [{ key, message: `cannot create ${dir}: ${systemErrorText(err)}` }], { cause: err });
+      }
+    }
     try {
       cfg.system.data = fs.realpathSync(cfg.system.data);
     } catch {}
@@ -169,7 +206,12 @@ export class Daemon {
       }
     }
 
-    await this.ctx.servers.loadFromPanel();
+    try {
+      await this.ctx.servers.loadFromPanel();
+    } catch (err) {
+      const message = `the Panel at ${cfg.remote || '(empty)'} did not list this node's servers: ${errorMessage(err)}`;
+      throw new ConfigError(file, [{ key: 'remote', message }], { cause: err });
+    }
     try {
       this.loadedConfig = saveConfig(this.loadedConfig, cfg);
     } catch (err) {
@@ -177,13 +219,22 @@ export class Daemon {
     }
     await this.ctx.transfers.recoverAtBoot();
     await this.ctx.servers.restoreStates();
+    this.statesRestored = true;
     void this.ctx.panel.resetServersState().catch((err) => logger.warn({ err }, 'panel reset failed'));
 
-    this.app = await buildApp(this.ctx);
-    await this.app.listen({ host: cfg.api.host, port: cfg.api.port });
+    try {
+      this.app = await buildApp(this.ctx);
+    } catch (err) {
+      throw tlsFileFailure(err, file, cfg);
+    }
+    await this.app.listen({ host: cfg.api.host, port: cfg.api.port }).catch((err: unknown) => {
+      throw listenFailure(err, file, 'api', cfg.api.host, cfg.api.port);
+    });
     if (cfg.metrics.port > 0) {
       this.metricsServer = new MetricsServer(this.ctx.metrics);
-      const metricsUrl = await this.metricsServer.listen(cfg.metrics.host, cfg.metrics.port);
+      const metricsUrl = await this.metricsServer.listen(cfg.metrics.host, cfg.metrics.port).catch((err: unknown) => {
+        throw listenFailure(err, file, 'metrics', cfg.metrics.host, cfg.metrics.port);
+      });
       logger.info({ url: `${metricsUrl}/metrics` }, 'metrics listener (no auth)');
     }
     logger.info({ url: this.url, cpus: os.cpus().length }, 'wings-ts is ready');
@@ -195,7 +246,10 @@ export class Daemon {
       const { logger } = this.ctx;
       logger.info('shutting down');
       await this.ctx.transfers.shutdown().catch((err) => logger.error({ err }, 'transfer shutdown'));
-      this.ctx.servers.freeze();
+      // A boot that failed before the states were restored (the Panel did not answer, a directory
+      // could not be created) must not overwrite states.json with an empty or all-offline list:
+      // the next boot would no longer restart the servers that were running.
+      if (this.statesRestored) this.ctx.servers.freeze();
       await Promise.all(
         this.ctx.servers.list().map((s) => s.environment.detach().catch(() => {})),
       );

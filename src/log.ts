@@ -41,10 +41,11 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   if (opts.stdout !== false) streams.push({ stream: pino.destination({ dest: 1, sync: false }), level });
   if (opts.logDirectory) {
     fs.mkdirSync(opts.logDirectory, { recursive: true, mode: 0o700 });
-    streams.push({
-      stream: pino.destination({ dest: path.join(opts.logDirectory, 'wings.log'), mkdir: true, sync: false }),
-      level,
-    });
+    // Opened here, synchronously: a destination that opens its file asynchronously has no descriptor
+    // yet when a boot fails at once, and pino's flush at exit then throws "sonic boom is not ready
+    // yet" onto stderr and loses the fatal line. Appending keeps logrotate's copytruncate safe.
+    const fd = fs.openSync(path.join(opts.logDirectory, 'wings.log'), 'a', 0o640);
+    streams.push({ stream: pino.destination({ dest: fd, sync: false }), level });
   }
   return pino(
     {

@@ -1,13 +1,18 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
+import { request } from 'undici';
 import { stringify } from 'yaml';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { describeUnknownKey } from '../config/unknown-keys.js';
 import { errorMessage } from '../errors.js';
 import { scrubSecrets } from '../log.js';
+import { PanelClient, PanelError } from '../panel/client.js';
 import { formatBytes } from '../transfer/format.js';
 import { VERSION } from '../version.js';
+import { targetFromConfig } from './transfers.js';
 
 const REDACTED = '[redacted]';
 
@@ -73,6 +78,47 @@ async function diskReport(dir: string): Promise<string> {
   }
 }
 
+/** How long each reachability check may take: a diagnostics run must finish even when nothing answers. */
+const CHECK_TIMEOUT_S = 5;
+
+/** Does the Panel answer this node's credentials? One page of its server list, no retries. */
+async function panelReport(cfg: Config): Promise<string> {
+  if (!cfg.remote) return 'panel: FAILED: `remote` is empty';
+  const bounded: Config = { ...cfg, remote_query: { ...cfg.remote_query, timeout: Math.min(cfg.remote_query.timeout, CHECK_TIMEOUT_S) } };
+  const client = new PanelClient(() => bounded, pino({ level: 'silent' }));
+  const what = `panel: GET ${cfg.remote.replace(/\/+$/, '')}/api/remote/servers?page=0&per_page=1`;
+  const started = Date.now();
+  try {
+    const { status } = await client.call('GET', '/servers?page=0&per_page=1', undefined, { retry: false });
+    return `${what}: OK (HTTP ${status}, ${Date.now() - started} ms)`;
+  } catch (err) {
+    if (err instanceof PanelError) return `${what}: FAILED (HTTP ${err.status}: ${err.panelCode}: ${err.detail})`;
+    return `${what}: FAILED (${errorMessage(err)})`;
+  }
+}
+
+/** Is this node's own API up? GET /api/system with the node token, where `wings transfers` would ask. */
+async function localApiReport(cfg: Config): Promise<string> {
+  const target = targetFromConfig(cfg);
+  const what = `local API: GET ${target.url}/api/system`;
+  try {
+    const res = await request(`${target.url}/api/system`, {
+      headers: { authorization: `Bearer ${target.token}`, accept: 'application/json' },
+      signal: AbortSignal.timeout(CHECK_TIMEOUT_S * 1000),
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) return `${what}: FAILED (HTTP ${res.statusCode}: ${text.slice(0, 200)})`;
+    let version = '?';
+    try {
+      const v = (JSON.parse(text) as { version?: unknown }).version;
+      if (typeof v === 'string' && v !== '') version = v;
+    } catch {}
+    return `${what}: OK (HTTP 200, version ${version})`;
+  } catch (err) {
+    return `${what}: FAILED (${errorMessage(err)}; is the daemon running?)`;
+  }
+}
+
 function tailLines(file: string, n: number): string[] | undefined {
   let fd: number | undefined;
   try {
@@ -105,15 +151,24 @@ export async function diagnostics(configPath: string, opts: { logLines?: number 
   out.push(`cpus: ${os.cpus().length}, memory: ${formatBytes(os.totalmem())} (${formatBytes(os.freemem())} free)`);
 
   section(`Configuration (${path.resolve(configPath)}, secrets redacted)`);
-  let cfg: Config | undefined;
+  let loaded: LoadedConfig | undefined;
   try {
-    cfg = loadConfig(configPath).config;
-    out.push(stringify(redactConfig(cfg)).trimEnd());
+    loaded = loadConfig(configPath);
+    out.push(stringify(redactConfig(loaded.config)).trimEnd());
   } catch (err) {
     out.push(`cannot load the configuration: ${errorMessage(err)}`);
   }
-  if (!cfg) return out.join('\n');
+  if (!loaded) return out.join('\n');
+  const cfg = loaded.config;
   const secrets = configSecrets(cfg);
+
+  section('Unknown keys (ignored by wings-ts, kept in the file)');
+  if (loaded.unknown.length === 0) out.push('(none)');
+  else out.push(...loaded.unknown.map(describeUnknownKey));
+
+  section('Reachability');
+  const [panel, api] = await Promise.all([panelReport(cfg), localApiReport(cfg)]);
+  out.push(scrubAll(panel, secrets), scrubAll(api, secrets));
 
   section('Engine');
   out.push(...(await engineReport(cfg)));

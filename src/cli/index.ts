@@ -1,8 +1,9 @@
 import { Command } from 'commander';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/load.js';
 import { Daemon } from '../daemon.js';
 import { VERSION } from '../version.js';
 import { positiveInt } from './arguments.js';
+import { printFatal } from './fatal.js';
 
 const program = new Command();
 program
@@ -11,22 +12,18 @@ program
   .version(VERSION, '-v, --version')
   // Options before a subcommand belong to the daemon; a subcommand parses its own (`diagnostics --config`).
   .enablePositionalOptions()
-  .option('-c, --config <path>', 'path to config.yml', '/etc/pterodactyl/config.yml')
+  .option('-c, --config <path>', 'path to config.yml', DEFAULT_CONFIG_PATH)
   .option('--debug', 'debug logging (not persisted)', false)
   // The two tools live outside the daemon's code (tools/): bin/wings.js hands them to their own entry point.
   .addHelpText('after', '\nTools (not part of the daemon): `wings panel-lite --help`, `wings demo --help`.')
   .action(async (opts: { config: string; debug: boolean }) => {
-    let loaded;
+    let daemon: Daemon;
     try {
-      loaded = loadConfig(opts.config);
+      daemon = new Daemon({ loaded: loadConfig(opts.config), debug: opts.debug });
     } catch (err) {
-      if (err instanceof ConfigError) {
-        console.error(`\u001b[31m${err.message}\u001b[0m`);
-        process.exit(1);
-      }
-      throw err;
+      printFatal(err, 'failed to start');
+      process.exit(1);
     }
-    const daemon = new Daemon({ loaded, debug: opts.debug });
     let signals = 0;
     const shutdown = (signal: string) => {
       signals++;
@@ -39,8 +36,10 @@ program
     try {
       await daemon.start();
     } catch (err) {
+      // The log keeps the stack; stderr gets the one line an operator acts on.
       daemon.ctx.logger.fatal({ err }, 'failed to boot');
       await daemon.stop().catch(() => {});
+      printFatal(err, 'failed to boot');
       process.exit(1);
     }
   });
@@ -50,7 +49,7 @@ program
   .description("the node's active transfers (GET /api/transfers) with a progress bar each")
   .option('--url <url>', 'node API URL, e.g. http://127.0.0.1:8080')
   .option('--token <token>', 'node token')
-  .option('-c, --config <path>', 'read the URL and token from this config.yml')
+  .option('-c, --config <path>', `read the URL and token from this config.yml (default ${DEFAULT_CONFIG_PATH} without --url)`)
   .option('--json', 'print the list once as JSON', false)
   .option('--watch', 'keep refreshing (Ctrl-C to stop)', false)
   .option('--interval <ms>', 'refresh interval with --watch', (v) => positiveInt(v, '--interval'), 1000)
@@ -66,7 +65,7 @@ program
       if (opts.watch) await t.watchTransfers(target, opts.interval, process.stdout.isTTY === true, out);
       t.printTransfers(await t.fetchTransfers(target), out);
     } catch (err) {
-      console.error(err instanceof Error ? err.message : String(err));
+      printFatal(err, 'transfers');
       process.exit(1);
     }
   });
@@ -74,7 +73,7 @@ program
 program
   .command('diagnostics')
   .description('versions, redacted configuration, engine and disk checks and the recent log, for a bug report')
-  .option('-c, --config <path>', 'path to config.yml', '/etc/pterodactyl/config.yml')
+  .option('-c, --config <path>', 'path to config.yml', DEFAULT_CONFIG_PATH)
   .option('--log-lines <n>', 'lines of wings.log to include', (v) => positiveInt(v, '--log-lines'), 50)
   .action(async (opts: { config: string; logLines: number }) => {
     const { diagnostics } = await import('./diagnostics.js');

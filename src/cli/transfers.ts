@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import { request } from 'undici';
-import { loadConfig } from '../config/load.js';
+import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { formatBytes, formatDuration, progressBar } from '../transfer/format.js';
 import type { TransferView } from '../transfer/transfer.js';
@@ -17,9 +17,17 @@ export function targetFromConfig(cfg: Config): NodeTarget {
   return { url: `${scheme}://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${cfg.api.port}`, token: cfg.token };
 }
 
-export function resolveTarget(opts: { url?: string; token?: string; config?: string }): NodeTarget {
+/**
+ * The node to ask: `--url`/`--token`, or the node of a config.yml (`--config`, else the daemon's
+ * default path when no `--url` is given either); `--token` wins over the file's.
+ */
+export function resolveTarget(
+  opts: { url?: string; token?: string; config?: string },
+  defaultConfig: string = DEFAULT_CONFIG_PATH,
+): NodeTarget {
   let fromConfig: NodeTarget | undefined;
-  if (opts.config) fromConfig = targetFromConfig(loadConfig(opts.config).config);
+  const configPath = opts.config ?? (opts.url === undefined ? defaultConfig : undefined);
+  if (configPath) fromConfig = targetFromConfig(loadConfig(configPath).config);
   const url = opts.url ?? fromConfig?.url;
   const token = opts.token ?? fromConfig?.token;
   if (!url || !token) throw new Error('give --url and --token, or --config <path to config.yml>');
@@ -73,23 +81,46 @@ export function printTransfers(list: TransferView[], out: (l: string) => void): 
 
 const key = (t: TransferView) => `${t.direction}:${t.server}`;
 
+/**
+ * The `--watch` bar on a terminal. Its tokens are named `*_text` on purpose: cli-progress fills
+ * `{total}`, `{value}` and `{eta}` itself (a raw byte count, `INF`), whatever the payload says, so
+ * each side of the bar uses the transfer's own units only through these names.
+ */
+export const BAR_FORMAT = ' {server} {dir} {state} {bar} {pct} {done_text} / {total_text}  {rate_text}  ETA {eta_text}';
+
+export function barPayload(t: TransferView): Record<string, string> {
+  return {
+    server: t.server.slice(0, 8),
+    dir: t.direction === 'outgoing' ? 'out' : 'in ',
+    state: t.state.padEnd(10),
+    pct: pct(t).padStart(4),
+    done_text: formatBytes(t.bytes_done).padStart(9),
+    total_text: t.bytes_total === null ? '?' : formatBytes(t.bytes_total),
+    rate_text: `${formatBytes(t.rate_bytes_per_second)}/s`.padStart(10),
+    eta_text: t.eta_seconds === null || !Number.isFinite(t.eta_seconds) ? '?' : formatDuration(t.eta_seconds),
+  };
+}
+
+export function createMultiBar(stream: NodeJS.WritableStream): cliProgress.MultiBar {
+  return new cliProgress.MultiBar(
+    {
+      format: BAR_FORMAT,
+      barsize: 20,
+      hideCursor: true,
+      clearOnComplete: false,
+      stopOnComplete: false,
+      autopadding: true,
+      forceRedraw: true,
+      stream,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+}
+
 /** `--watch`: a bar per transfer (TTY) or a block of lines per refresh, until Ctrl-C. */
 export async function watchTransfers(target: NodeTarget, intervalMs: number, tty: boolean, out: (l: string) => void): Promise<never> {
   let stopped = false;
-  const multibar = tty
-    ? new cliProgress.MultiBar(
-        {
-          format: ' {server} {dir} {state} {bar} {pct} {done} / {total} {rate} ETA {eta}',
-          barsize: 20,
-          hideCursor: true,
-          clearOnComplete: false,
-          stopOnComplete: false,
-          autopadding: true,
-          forceRedraw: true,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-    : undefined;
+  const multibar = tty ? createMultiBar(process.stdout) : undefined;
   const bars = new Map<string, cliProgress.SingleBar>();
   const stop = () => {
     if (stopped) process.exit(130);
@@ -108,16 +139,7 @@ export async function watchTransfers(target: NodeTarget, intervalMs: number, tty
         const seen = new Set<string>();
         for (const t of list) {
           seen.add(key(t));
-          const payload = {
-            server: t.server.slice(0, 8),
-            dir: t.direction === 'outgoing' ? 'out' : 'in ',
-            state: t.state.padEnd(10),
-            pct: pct(t).padStart(4),
-            done: formatBytes(t.bytes_done).padStart(9),
-            total: t.bytes_total === null ? '?' : formatBytes(t.bytes_total),
-            rate: `${formatBytes(t.rate_bytes_per_second)}/s`.padStart(10),
-            eta: t.eta_seconds === null ? '?' : formatDuration(t.eta_seconds),
-          };
+          const payload = barPayload(t);
           const total = t.bytes_total && t.bytes_total > 0 ? t.bytes_total : Math.max(1, t.bytes_done);
           let bar = bars.get(key(t));
           if (!bar) {
@@ -129,7 +151,7 @@ export async function watchTransfers(target: NodeTarget, intervalMs: number, tty
         }
         for (const [k, bar] of bars) {
           if (seen.has(k)) continue;
-          bar.update({ state: 'finished  ', rate: '', eta: '-' });
+          bar.update({ state: 'finished  ', rate_text: '', eta_text: '-' });
           bar.stop();
           multibar.remove(bar);
           bars.delete(k);

@@ -2,17 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ConfigSchema, type Config } from './schema.js';
+import { ConfigError, keyOfPath, systemErrorText } from './errors.js';
 import { findUnknownKeys, type UnknownKey } from './unknown-keys.js';
 
-export class ConfigError extends Error {
-  constructor(
-    message: string,
-    readonly file: string,
-  ) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError } from './errors.js';
+
+/** Where the daemon and every `wings` command look for config.yml unless told otherwise (as Go's Wings). */
+export const DEFAULT_CONFIG_PATH = '/etc/pterodactyl/config.yml';
 
 export interface LoadedConfig {
   config: Config;
@@ -23,22 +19,29 @@ export interface LoadedConfig {
   unknown: UnknownKey[];
 }
 
+/** zod's "Invalid input: expected number, received string" reads better without its category. */
+function issueMessage(message: string): string {
+  return message.replace(/^Invalid (input|option): /, '');
+}
+
 export function parseConfigText(text: string, file: string): LoadedConfig {
   let raw: unknown;
   try {
     raw = parse(text) ?? {};
   } catch (err) {
-    throw new ConfigError(`${file}: not valid YAML: ${(err as Error).message}`, file);
+    // The parser's message ends with a code frame on the next lines; its first line has the position.
+    const first = (err as Error).message.split('\n')[0].replace(/:$/, '');
+    throw new ConfigError(file, [{ key: null, message: `not valid YAML: ${first}` }], { cause: err });
   }
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError(`${file}: the top level must be a mapping`, file);
+    throw new ConfigError(file, [{ key: null, message: 'the top level must be a mapping' }]);
   }
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {
-    const issues = result.error.issues
-      .map((i) => `  key "${i.path.join('.')}": ${i.message}`)
-      .join('\n');
-    throw new ConfigError(`${file}: invalid configuration:\n${issues}`, file);
+    throw new ConfigError(
+      file,
+      result.error.issues.map((i) => ({ key: keyOfPath(i.path), message: issueMessage(i.message) })),
+    );
   }
   const doc = raw as Record<string, unknown>;
   return { config: result.data, raw: doc, path: file, unknown: findUnknownKeys(doc) };
@@ -51,8 +54,8 @@ export function loadConfig(file: string): LoadedConfig {
     text = fs.readFileSync(abs, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ConfigError(`Configuration File Not Found: ${abs}`, abs);
-    throw new ConfigError(`${abs}: cannot read: ${(err as Error).message}`, abs);
+    if (code === 'ENOENT') throw new ConfigError(abs, [{ key: null, message: 'configuration file not found' }], { cause: err });
+    throw new ConfigError(abs, [{ key: null, message: `cannot read: ${systemErrorText(err)}` }], { cause: err });
   }
   return parseConfigText(text, abs);
 }

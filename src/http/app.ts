@@ -24,7 +24,9 @@ export async function buildApp(ctx: DaemonContext): Promise<WingsApp> {
   const app = Fastify({
     https: tlsOptions(ctx),
     loggerInstance,
-    logController: new LogController({ disableRequestLogging: !ctx.config().debug }),
+    // Requests are logged when the daemon logs at debug: `debug: true` or `--debug` (which is not in
+    // the configuration), so the logger's level decides, not the config key.
+    logController: new LogController({ disableRequestLogging: !ctx.logger.isLevelEnabled('debug') }),
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     routerOptions: { ignoreTrailingSlash: true },

@@ -109,7 +109,7 @@ export class ServerManager {
         const last = states[server.uuid];
         if (last === 'running' || last === 'starting') {
           this.logger.info({ server: server.uuid }, 'restoring server to its previous running state');
-          await server.handlePowerAction('start');
+          await server.handlePowerAction('start', 0, 'boot (running before the restart)');
         }
       } catch (err) {
         this.logger.error({ server: server.uuid, err }, 'failed to restore server state');

@@ -1,3 +1,5 @@
+// Over 400 lines: power, console, crash handling and install share the power lock and the flags
+// (transferring, installing, deleting) of one server; split apart they would have to expose them.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -174,9 +176,11 @@ export class Server {
 
   /**
    * A power action (daemon.md §5.5). `waitSeconds` > 0 waits that long for the lock, else tries
-   * once; `kill` proceeds even when the lock is held.
+   * once; `kill` proceeds even when the lock is held. `by` says who asked, for the operator's log
+   * (`http api`, `websocket user <uuid>`, `crash detection`, …).
    */
-  async handlePowerAction(action: PowerAction, waitSeconds = 0): Promise<void> {
+  async handlePowerAction(action: PowerAction, waitSeconds = 0, by = 'wings'): Promise<void> {
+    this.logger.info({ action, by }, `power action ${action} requested by ${by}`);
     this.checkFlags();
     if (action === 'kill') {
       const got = this.powerLock.tryAcquire();
@@ -244,6 +248,7 @@ export class Server {
   private onState(state: ProcessState): void {
     const previous = this.lastObservedState;
     this.lastObservedState = state;
+    if (state !== previous) this.logger.info({ from: previous, to: state }, `server ${previous} -> ${state}`);
     if (state === 'starting') {
       this.throttle.reset();
       this.diskLimiterFired = false;
@@ -304,7 +309,7 @@ export class Server {
     this.lastCrash = Date.now();
     this.logger.warn({ exitCode: exit.exitCode }, 'server crashed; restarting');
     try {
-      await this.handlePowerAction('start');
+      await this.handlePowerAction('start', 0, 'crash detection');
     } catch (err) {
       this.logger.error({ err }, 'crash restart failed');
       this.publishDaemonMessage('Server crash was detected but an error occurred while handling it.');
@@ -347,6 +352,8 @@ export class Server {
         }
       }
     }
+    const outcome = this.settings.skip_egg_scripts ? 'skipped (skip_egg_scripts)' : ok ? 'finished' : 'failed';
+    this.logger[ok ? 'info' : 'warn']({ successful: ok, reinstall }, `${reinstall ? 'reinstallation' : 'installation'} ${outcome}`);
     await this.deps.panel
       .setInstallationStatus(this.uuid, ok, reinstall)
       .catch((err) => this.logger.warn({ err }, 'failed to report install status'));
@@ -390,6 +397,7 @@ export class Server {
    * context, removes the instance and, unless `keepFiles`, the data directory.
    */
   async destroy(opts: { keepFiles?: boolean } = {}): Promise<void> {
+    this.logger.info({ keepFiles: opts.keepFiles === true }, `server deleted${opts.keepFiles ? ' (files kept)' : ''}`);
     this.deleting = true;
     this.events.publish('deleted', null);
     this.lifetime.abort(new Error('server deleted'));

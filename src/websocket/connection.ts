@@ -419,7 +419,7 @@ export class WsConnection implements HubConnection {
     if (!(POWER_ACTIONS as readonly string[]).includes(action)) {
       throw new Error('attempting to handle unknown power action');
     }
-    await this.server.handlePowerAction(action as PowerAction, 0);
+    await this.server.handlePowerAction(action as PowerAction, 0, claims.userUuid ? `websocket user ${claims.userUuid}` : 'websocket');
     this.log.info({ event: `server:power.${action}`, user: claims.userUuid }, 'power action via websocket');
   }
 

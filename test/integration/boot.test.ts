@@ -73,17 +73,30 @@ describe('boot from the Panel', () => {
 });
 
 describe('the wings command', () => {
-  it('exits 1 naming the file when the config is missing, and the key when it is invalid', () => {
+  it('exits 1 with one line naming the file (missing, not YAML) and the key (invalid), no colour off a terminal', () => {
     const missing = spawnSync(process.execPath, [WINGS_BIN, '--config', '/nonexistent/wings.yml'], { encoding: 'utf8' });
     expect(missing.status).toBe(1);
-    expect(missing.stderr).toContain('Configuration File Not Found: /nonexistent/wings.yml');
+    expect(missing.stderr).toBe('wings: /nonexistent/wings.yml: configuration file not found\n');
+    expect(missing.stdout).toBe('');
     const dir = tmpDir();
     const file = path.join(dir, 'config.yml');
     fs.writeFileSync(file, stringify({ token: 'x', api: { port: 'http' } }));
     const invalid = spawnSync(process.execPath, [WINGS_BIN, '--config', file], { encoding: 'utf8' });
     expect(invalid.status).toBe(1);
-    expect(invalid.stderr).toContain(file);
-    expect(invalid.stderr).toContain('key "api.port"');
+    expect(invalid.stderr).toBe(`wings: ${file}: api.port: expected number, received string\n`);
+    fs.writeFileSync(file, 'token: x\napi:\n  port: 8080\n host: [\n');
+    const notYaml = spawnSync(process.execPath, [WINGS_BIN, '--config', file], { encoding: 'utf8' });
+    expect(notYaml.status).toBe(1);
+    expect(notYaml.stderr).toMatch(new RegExp(`^wings: ${file}: not valid YAML: .* at line 4, column 1\\n$`));
+    fs.writeFileSync(file, stringify({ environment: 'kubernetes', api: { port: 70000 }, allowed_origins: [1] }));
+    const several = spawnSync(process.execPath, [WINGS_BIN, '--config', file], { encoding: 'utf8' });
+    expect(several.stderr.split('\n')).toEqual([
+      `wings: ${file}: api.port: Too big: expected number to be <=65535`,
+      `wings: ${file}: allowed_origins[0]: expected string, received number`,
+      `wings: ${file}: environment: expected one of "docker"|"process"`,
+      '',
+    ]);
+    for (const r of [missing, invalid, notYaml, several]) expect(r.stderr).not.toContain('\u001b[');
     fs.rmSync(dir, { recursive: true });
   });
 

@@ -134,11 +134,16 @@ describe('config.yml', () => {
   });
 
   it('names the file, the key and the problem when a value is wrong', () => {
-    expect(() => parseConfigText('api:\n  port: "eighty"\n', '/etc/x/config.yml')).toThrow(/\/etc\/x\/config\.yml.*\n.*key "api\.port"/s);
-    expect(() => parseConfigText('environment: kubernetes\n', 'c.yml')).toThrow(/key "environment"/);
-    expect(() => parseConfigText('a: [\n', 'c.yml')).toThrow(/not valid YAML/);
+    // one line per problem, `<file>: <key>: <message>` (docs/configuration.md)
+    expect(() => parseConfigText('api:\n  port: "eighty"\n', '/etc/x/config.yml')).toThrow(
+      new ConfigError('/etc/x/config.yml', [{ key: 'api.port', message: 'expected number, received string' }]),
+    );
+    expect(() => parseConfigText('api:\n  port: "eighty"\n', '/etc/x/config.yml')).toThrow(/^\/etc\/x\/config\.yml: api\.port: expected number, received string$/);
+    expect(() => parseConfigText('environment: kubernetes\n', 'c.yml')).toThrow(/^c\.yml: environment: expected one of "docker"\|"process"$/);
+    expect(() => parseConfigText('a: [\n', 'c.yml')).toThrow(/^c\.yml: not valid YAML: [^\n]+$/);
+    expect(() => parseConfigText('- a\n', 'c.yml')).toThrow(/^c\.yml: the top level must be a mapping$/);
     expect(() => loadConfig('/nonexistent/config.yml')).toThrow(ConfigError);
-    expect(() => loadConfig('/nonexistent/config.yml')).toThrow(/Configuration File Not Found: \/nonexistent\/config\.yml/);
+    expect(() => loadConfig('/nonexistent/config.yml')).toThrow(/^\/nonexistent\/config\.yml: configuration file not found$/);
   });
 
   it('keeps unknown keys and writes mode 0600 when saving', () => {

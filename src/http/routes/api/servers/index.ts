@@ -51,11 +51,12 @@ export const serversRoutes: Routes = async (app, ctx) => {
       if (exists()) throw new WingsError('SERVER_DUPLICATE', DUPLICATE);
       const server = ctx.servers.instantiate(parseServerConfiguration(raw, ctx.config().system.crash_detection.enabled));
       ctx.servers.add(server);
+      log.info({ server: server.uuid, start_on_completion: start_on_completion === true }, 'server created');
       void (async () => {
         try {
           await server.environment.create();
           await server.install(false);
-          if (start_on_completion) await server.handlePowerAction('start', 30);
+          if (start_on_completion) await server.handlePowerAction('start', 30, 'start_on_completion');
         } catch (err) {
           log.error({ server: server.uuid, err }, 'failed to finish creating server');
         }

@@ -32,7 +32,7 @@ export const powerRoutes: ServerRoutes = async (app, ctx, serverOf) => {
       // As in Go: < 0 or > 300 waits 30 s; 0 or absent tries the lock once (the Panel sends none).
       let wait = request.body.wait_seconds ?? 0;
       if (wait < 0 || wait > 300) wait = 30;
-      void server.handlePowerAction(action, wait).catch((err) => {
+      void server.handlePowerAction(action, wait, 'http api').catch((err) => {
         if (isWingsError(err, 'SERVER_RUNNING') && action === 'start') return;
         log.warn({ server: server.uuid, action, err }, 'power action failed');
       });
