@@ -33,6 +33,16 @@ export default tseslint.config(
       'no-control-regex': 'off',
     },
   },
+  // Plain JavaScript (scripts/*.mjs, run by npm before the dev dependencies may exist) is outside
+  // the TypeScript project: linted without type information.
+  {
+    files: ['**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', console: 'readonly' },
+    },
+  },
   {
     files: ['src/**/*.ts'],
     rules: {

@@ -17,6 +17,7 @@ import { Metrics } from './metrics/metrics.js';
 import { MetricsServer } from './metrics/server.js';
 import { PanelClient, type RetryPolicy } from './panel/client.js';
 import { ServerManager } from './server/manager.js';
+import { resolveSystemUser } from './system-user.js';
 import { TransferManager } from './transfer/manager.js';
 import { WebsocketHub } from './websocket/hub.js';
 
@@ -43,35 +44,6 @@ function resolveTimezone(configured: string): string {
   } catch {
     return 'UTC';
   }
-}
-
-/** Looks up the system user in /etc/passwd; without it the daemon's own uid/gid are used. */
-function resolveUser(config: Config, logger: Logger): void {
-  if (config.system.user.rootless.enabled) {
-    config.system.user.uid = process.getuid?.() ?? 0;
-    config.system.user.gid = process.getgid?.() ?? 0;
-    return;
-  }
-  try {
-    const line = fs
-      .readFileSync('/etc/passwd', 'utf8')
-      .split('\n')
-      .find((l) => l.split(':')[0] === config.system.username);
-    if (line) {
-      const [, , uid, gid] = line.split(':');
-      config.system.user.uid = Number(uid);
-      config.system.user.gid = Number(gid);
-      return;
-    }
-  } catch {}
-  if (config.system.user.uid === 0 && config.system.user.gid === 0) {
-    config.system.user.uid = process.getuid?.() ?? 0;
-    config.system.user.gid = process.getgid?.() ?? 0;
-  }
-  logger.warn(
-    { username: config.system.username, uid: config.system.user.uid },
-    'system user not found; files and containers use the configured (or the daemon\'s own) uid/gid',
-  );
 }
 
 /** The daemon's logger (stdout and `<system.log_directory>/wings.log`); a directory it cannot write names its key. */
@@ -191,7 +163,7 @@ export class Daemon {
     try {
       cfg.system.data = fs.realpathSync(cfg.system.data);
     } catch {}
-    resolveUser(cfg, logger);
+    resolveSystemUser(cfg, logger, this.loadedConfig.path);
     await loadEnvironmentModules(cfg.environment);
 
     if (cfg.environment === 'docker') {

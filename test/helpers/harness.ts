@@ -84,6 +84,8 @@ export class TestNode {
   environment: TestEnvironment = 'process';
   readonly logFile: string;
   exited: Promise<number | null> = Promise.resolve(null);
+  /** The command line before `--config` (default: node, WINGS_DAEMON_NODE_ARGS, this checkout's bin/wings.js). */
+  command: string[] | undefined;
 
   constructor(
     readonly id: number,
@@ -126,7 +128,8 @@ export class TestNode {
     const out = fs.openSync(this.logFile, 'a');
     // WINGS_DAEMON_NODE_ARGS: extra node flags for the daemons (profiling: `--cpu-prof --cpu-prof-dir=…`)
     const nodeArgs = (process.env.WINGS_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    this.child = spawn(process.execPath, [...nodeArgs, WINGS_BIN, '--config', this.configPath], {
+    const [file, ...args] = this.command ?? [process.execPath, ...nodeArgs, WINGS_BIN];
+    this.child = spawn(file, [...args, '--config', this.configPath], {
       stdio: ['ignore', out, out],
       env: { ...process.env },
     });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { parse, stringify } from 'yaml';
@@ -46,12 +47,24 @@ export function loopbackNodeConfig(
       backup_directory: path.join(root, 'backups'),
       tmp_directory: path.join(root, 'tmp'),
       sftp: { bind_address: '127.0.0.1', bind_port: sftpPort },
+      // Servers run as the invoking user: a missing system user would be created on the machine
+      // (as root, in the docker environment, as the Go daemon does).
+      ...invokingUser(),
     },
     environment: 'process',
     docker: { network: { network_mode: 'none' } },
     remote_query: { timeout: 10 },
   });
   return deepMerge(config, overrides);
+}
+
+/** `{ username }` of the user running this process, or nothing when it has no passwd entry. */
+function invokingUser(): { username?: string } {
+  try {
+    return { username: os.userInfo().username };
+  } catch {
+    return {};
+  }
 }
 
 export async function nodeRequest(
