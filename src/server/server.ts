@@ -38,7 +38,7 @@ export interface Utilization extends EnvironmentStats {
 
 const POWER_STOP_GRACE_MS = 10 * 60 * 1000;
 
-/** One game server: configuration, flags, event bus, console pipeline, power (daemon.md §5). */
+/** One game server: configuration, flags, event bus, console pipeline, power (docs/protocol.md W7–W13). */
 export class Server {
   readonly uuid: string;
   readonly events = new EventBus();
@@ -120,7 +120,7 @@ export class Server {
     };
   }
 
-  /** The object of GET /api/servers/:server (daemon.md §5.2), in Wings' key order. */
+  /** The object of GET /api/servers/:server (docs/protocol.md W8), in Wings' key order. */
   apiView(): Record<string, unknown> {
     return {
       state: this.state,
@@ -144,7 +144,7 @@ export class Server {
     this.doneMatchers = compileDoneMatchers(this.processConfiguration.startup.done);
   }
 
-  /** Re-fetch the configuration from the Panel and apply it (daemon.md §5.11). */
+  /** Re-fetch the configuration from the Panel and apply it (docs/protocol.md W13.2). */
   async sync(signal?: AbortSignal): Promise<void> {
     let raw: unknown;
     try {
@@ -173,8 +173,8 @@ export class Server {
   }
 
   /**
-   * A power action (daemon.md §5.5). `waitSeconds` > 0 waits that long for the lock, else tries
-   * once; `kill` proceeds even when the lock is held.
+   * A power action (docs/protocol.md W10.1). `waitSeconds` > 0 waits that long for the lock, else
+   * tries once; `kill` proceeds even when the lock is held.
    */
   async handlePowerAction(action: PowerAction, waitSeconds = 0): Promise<void> {
     this.checkFlags();
@@ -282,7 +282,7 @@ export class Server {
     this.events.publish('stats', this.utilization());
   }
 
-  /** Crash detection (daemon.md §5.6). */
+  /** Crash detection (docs/protocol.md W10.2). */
   private async handleCrash(): Promise<void> {
     if (this.state !== 'offline' || this.lifetime.signal.aborted) return;
     if (!this.settings.crash_detection_enabled) {
@@ -313,7 +313,7 @@ export class Server {
 
   // ---------------------------------------------------------------- install
 
-  /** Install / reinstall flow (daemon.md §5.10). */
+  /** Install / reinstall flow (docs/protocol.md W13.1). */
   async install(reinstall: boolean): Promise<void> {
     let ok = true;
     if (!this.settings.skip_egg_scripts) {
@@ -386,8 +386,8 @@ export class Server {
   // ---------------------------------------------------------------- teardown
 
   /**
-   * Removes the server (daemon.md §4.5.6 steps 1, 3, 5, 6): publishes `deleted`, aborts the server
-   * context, removes the instance and, unless `keepFiles`, the data directory.
+   * Removes the server (docs/protocol.md W4.5 steps 1 and 3): publishes `deleted`, aborts the
+   * server context, removes the instance and, unless `keepFiles`, the data directory.
    */
   async destroy(opts: { keepFiles?: boolean } = {}): Promise<void> {
     this.deleting = true;
