@@ -1,5 +1,5 @@
 /**
- * Transfer benchmark (issue 7): panel-lite plus two real daemons on loopback, against shell
+ * Transfer benchmark: panel-lite plus two real daemons on loopback, against shell
  * pipelines on the same data. See docs/benchmarks.md.
  *
  *   npm run build && node --import tsx bench/transfer.ts [--sets a,b,c] [--runs 3]

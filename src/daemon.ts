@@ -65,7 +65,7 @@ function tlsFileFailure(err: unknown, file: string, cfg: Config): unknown {
   return key ? new ConfigError(file, [{ key, message: `cannot read ${at}: ${systemErrorText(err)}` }], { cause: err }) : err;
 }
 
-/** The daemon: builds the object graph (no singletons) and runs the boot sequence of daemon.md §2. */
+/** The daemon: builds the object graph (no singletons) and runs the boot sequence of docs/protocol.md W6. */
 export class Daemon {
   readonly ctx: DaemonContext;
   app: FastifyInstance | undefined;
@@ -135,7 +135,7 @@ export class Daemon {
     return `${this.config.api.ssl.enabled ? 'https' : 'http'}://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
   }
 
-  /** Boot (daemon.md §2) then listen. */
+  /** Boot (docs/protocol.md W6) then listen. */
   async start(): Promise<void> {
     const { logger } = this.ctx;
     const cfg = this.config;
@@ -212,7 +212,10 @@ export class Daemon {
     logger.info({ url: this.url, cpus: os.cpus().length }, 'wings-ts is ready');
   }
 
-  /** Graceful shutdown (D9): cancel and report transfers; Docker containers keep running; process servers stop. */
+  /**
+   * Graceful shutdown (docs/protocol.md D9.1): cancel and report transfers; Docker containers keep
+   * running; process servers stop.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const { logger } = this.ctx;

@@ -1,7 +1,7 @@
 /**
  * Errors are values with a code. Domain modules throw a `WingsError` with a code and a message and
  * know nothing of HTTP; one table in src/http/error-map.ts turns each code into a status and a body
- * (docs/protocol.md, "Error codes").
+ * (docs/protocol.md W3.3).
  */
 export type ErrorCode =
   // Transfer contract codes: answered as {"error", "code"}.

@@ -4,8 +4,8 @@
  * Why not tar-stream for this part: tar-stream 3.2.2 encodes and decodes names and pax records
  * as UTF-8 JS strings (a non-UTF-8 Linux filename is silently replaced by U+FFFD), truncates
  * mtimes to 32 bits, fails on garbage after the end-of-archive marker and does not say whether
- * the marker was there at all. The contract (D5) needs all four, so headers are ours; tar-stream
- * stays in the tests as an independent writer of crafted archives.
+ * the marker was there at all. The contract (docs/protocol.md D5.4, D5.5) needs all four, so
+ * headers are ours; tar-stream stays in the tests as an independent writer of crafted archives.
  */
 export const BLOCK = 512;
 export const END_OF_ARCHIVE: Buffer = Buffer.alloc(BLOCK * 2);

@@ -3,9 +3,9 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 export type NodeTokenResult = 'ok' | 'missing' | 'forbidden';
 
 /**
- * The node-token check of daemon.md §4.2: split the Authorization header on the first space; the
- * first part must be exactly `Bearer`; the rest is compared in constant time with the node token.
- * An empty configured token never matches.
+ * The node-token check of docs/protocol.md W2.1: split the Authorization header on the first space;
+ * the first part must be exactly `Bearer`; the rest is compared in constant time with the node
+ * token. An empty configured token never matches.
  */
 export function checkNodeToken(header: string | undefined, token: string): NodeTokenResult {
   if (!header) return 'missing';

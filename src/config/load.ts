@@ -83,8 +83,9 @@ export function saveConfig(loaded: LoadedConfig, config: Config): LoadedConfig {
 }
 
 /**
- * POST /api/update (daemon.md §4.5.1): the JSON body is decoded on top of a copy of the current
- * configuration. `allowed_mounts` is ignored; Let's Encrypt default SSL paths keep the old files.
+ * POST /api/update (docs/protocol.md W4.2): the JSON body is decoded on top of a copy of the
+ * current configuration. `allowed_mounts` is ignored; Let's Encrypt default SSL paths keep the old
+ * files.
  */
 export function applyPanelUpdate(current: Config, body: Record<string, unknown>): Config {
   const patch: Record<string, unknown> = { ...body };

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 
 /**
- * config.yml as the Go daemon (Wings v1.11) reads it, with its defaults (daemon.md §1), plus the
- * wings-ts additions of contract D9. Unknown keys are ignored here and preserved on save (see load.ts).
+ * config.yml as the Go daemon (Wings v1.11) reads it, with its defaults (docs/protocol.md W5), plus
+ * the wings-ts additions of docs/protocol.md D9.2. Unknown keys are ignored here and preserved on
+ * save (see load.ts).
  */
 
 const CompressionLevel = z.enum(['none', 'best_speed', 'best_compression']);
@@ -135,7 +136,7 @@ const Docker = z.object({
         .default({ 'max-size': '5m', 'max-file': '1', compress: 'false', mode: 'non-blocking' }),
     })
     .prefault({}),
-  /** wings-ts addition (D9): prefix of container names, so two nodes can share one engine. */
+  /** wings-ts addition (docs/protocol.md D9.4): prefix of container names, so two nodes can share one engine. */
   container_name_prefix: z.string().default(''),
 });
 
@@ -166,7 +167,7 @@ export const ConfigSchema = z.object({
   allowed_origins: z.array(z.string()).default([]),
   allow_cors_private_network: z.boolean().default(false),
   ignore_panel_config_updates: z.boolean().default(false),
-  /** wings-ts addition (D9): `docker` (default) or `process`. */
+  /** wings-ts addition (docs/protocol.md D9.3): `docker` (default) or `process`. */
   environment: z.enum(['docker', 'process']).default('docker'),
   /** wings-ts addition: serve /metrics without auth on this port when set (0 = only on the API, node token). */
   metrics: z
@@ -180,7 +181,10 @@ export const ConfigSchema = z.object({
 export type Config = z.infer<typeof ConfigSchema>;
 export type CompressionLevelName = z.infer<typeof CompressionLevel>;
 
-/** The transfer compression level: `system.transfers.compression_level`, else the backups' level (D9). */
+/**
+ * The transfer compression level: `system.transfers.compression_level`, else the backups' level
+ * (docs/protocol.md D9.2).
+ */
 export function transferCompressionLevel(config: Config): CompressionLevelName {
   return config.system.transfers.compression_level ?? config.system.backups.compression_level;
 }

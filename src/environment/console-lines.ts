@@ -1,6 +1,6 @@
 /**
- * Splits a console byte stream into lines the way Wings does (daemon.md §5.7): `\n` and `\r\n`
- * end a line and are removed; a line longer than 64 KiB is emitted in 64 KiB pieces.
+ * Splits a console byte stream into lines the way Wings does (docs/protocol.md W11.1): `\n` and
+ * `\r\n` end a line and are removed; a line longer than 64 KiB is emitted in 64 KiB pieces.
  */
 export const MAX_LINE_BYTES = 64 * 1024;
 

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { ProcessConfiguration, ServerSettings } from './server-configuration.js';
 
-/** Process states of a server (daemon.md §5.3), exact wire strings. */
+/** Process states of a server (docs/protocol.md W9.1), exact wire strings. */
 export type ProcessState = 'offline' | 'starting' | 'running' | 'stopping';
 
 export interface EnvironmentStats {
@@ -39,7 +39,7 @@ export interface EnvironmentContext {
   config: () => Config;
   settings: () => ServerSettings;
   processConfiguration: () => ProcessConfiguration;
-  /** Environment variables of daemon.md §6.3, in order. */
+  /** Environment variables of docs/protocol.md W14, in order. */
   environmentVariables: () => string[];
   logger: Logger;
   /** Daemon console messages (e.g. image pull progress), published by the server. */
@@ -51,7 +51,7 @@ export interface EnvironmentContext {
 /**
  * Events an environment emits:
  * - `state` (ProcessState): every change of the process state; the environment owns the state.
- * - `console` (string): one console output line (line endings removed, see daemon.md §5.7).
+ * - `console` (string): one console output line (line endings removed, see docs/protocol.md W11.1).
  * - `stats` (EnvironmentStats): a resource sample while running (about once a second).
  */
 export interface Environment extends EventEmitter {
@@ -71,8 +71,8 @@ export interface Environment extends EventEmitter {
   /** Create the instance without starting it (Docker: the container; process: nothing). */
   create(): Promise<void>;
   /**
-   * Start (daemon.md §6.7): if already running, adopt it (state `running`); else set `starting`,
-   * (re)create, attach and start. Failure forces `stopping` then `offline` and rejects.
+   * Start (docs/protocol.md W15.6): if already running, adopt it (state `running`); else set
+   * `starting`, (re)create, attach and start. Failure forces `stopping` then `offline` and rejects.
    */
   start(signal?: AbortSignal): Promise<void>;
   /** One stop attempt per the stop configuration (command/signal/native); does not wait. */
@@ -88,13 +88,13 @@ export interface Environment extends EventEmitter {
   sendCommand(command: string): Promise<void>;
   /** The last `lines` lines of the console history of the current run (oldest first). */
   readLog(lines: number): Promise<string[]>;
-  /** How the last run ended (crash detection, §5.6). */
+  /** How the last run ended (crash detection, docs/protocol.md W10.2). */
   exitState(): Promise<ExitState>;
   /** Remove the instance (container) entirely; missing is fine. */
   destroy(): Promise<void>;
-  /** Apply changed limits live (sync, §5.11); ignored when there is no instance. */
+  /** Apply changed limits live (sync, docs/protocol.md W13.2); ignored when there is no instance. */
   inSituUpdate(): Promise<void>;
-  /** Run the egg's install script (§5.10/§6.11); resolves with whether it succeeded. */
+  /** Run the egg's install script (docs/protocol.md W13.1, W15.10); resolves with whether it succeeded. */
   runInstaller(options: InstallerOptions): Promise<boolean>;
   /** Release timers, streams and listeners; the instance itself keeps running (daemon shutdown). */
   detach(): Promise<void>;

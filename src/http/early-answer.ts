@@ -4,10 +4,10 @@ const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
 const DRAIN_MAX_MS = 5000;
 
 /**
- * Answers before the request body was read (D4): Node would otherwise close the socket with unread
- * data and the client would see a reset instead of the answer. The answer is written at once
- * (complete, with Content-Length); the rest of the body is read and discarded, bounded in time and
- * bytes, then the connection is closed.
+ * Answers before the request body was read (docs/protocol.md D4.4): Node would otherwise close the
+ * socket with unread data and the client would see a reset instead of the answer. The answer is
+ * written at once (complete, with Content-Length); the rest of the body is read and discarded,
+ * bounded in time and bytes, then the connection is closed.
  */
 export function answerEarly(
   request: FastifyRequest,

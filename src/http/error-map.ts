@@ -1,7 +1,7 @@
 import type { ErrorCode, WingsError } from '../errors.js';
 
 /**
- * The one table that turns an error code into an HTTP answer (docs/protocol.md, "Error codes").
+ * The one table that turns an error code into an HTTP answer (docs/protocol.md W3.3).
  * Codes of the transfer contract answer `{"error", "code"}`; answers the Go daemon gives with a
  * plain `{"error"}` body keep that body byte for byte (`wire: null`); its answers to unexpected
  * errors show a fixed text and the request id instead of the message (`opaque`).

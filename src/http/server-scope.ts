@@ -39,7 +39,7 @@ export function serverScope(scope: WingsApp, ctx: DaemonContext): ServerOf {
   };
 }
 
-/** D7: while a server is transferring, mutating operations answer 409. */
+/** docs/protocol.md D7.1: while a server is transferring, mutating operations answer 409. */
 export function refuseWhileTransferring(server: Server): void {
   if (server.transferring) throw new WingsError('SERVER_TRANSFERRING', TRANSFERRING);
 }

@@ -8,7 +8,10 @@ import { acceptIncoming, type IncomingDeps } from '../transfer/incoming.js';
 import { answerEarly } from './early-answer.js';
 import { answerFor } from './error-map.js';
 
-/** Bounds of the parser: the checksum is read with a bound of 128 bytes (D4); archive parts stream. */
+/**
+ * Bounds of the parser: the checksum is read with a bound of 128 bytes (docs/protocol.md D4.1);
+ * archive parts stream.
+ */
 const LIMITS = { fieldSize: 128, fieldNameSize: 200, fields: 20, parts: 50, files: 20, headerPairs: 20 };
 
 const malformed = (message: string) => new WingsError('BAD_REQUEST', `Malformed multipart body: ${message}`);
@@ -36,7 +39,8 @@ export class MultipartBody implements IncomingBody {
         if (settled) return;
         settled = true;
         // unpipe() rather than destroy, and pipe() rather than pipeline(): the request must stay
-        // readable so that an early answer can still drain it and reach the source (D4).
+        // readable so that an early answer can still drain it and reach the source
+        // (docs/protocol.md D4.4).
         stream.unpipe(bb);
         stream.off('data', onData);
         signal.removeEventListener('abort', onAbort);

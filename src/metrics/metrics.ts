@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /** What the collectors read at scrape time; every source is optional and read defensively. */
 export interface MetricsSources {
-  /** Active transfers (D8 views). */
+  /** Active transfers (docs/protocol.md D8.2 views). */
   transfers?: () => readonly { server: string; direction: string; bytes_done: number; started_at: string }[];
   /** Servers with their process state. */
   servers?: () => readonly { state: string }[];

@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.js';
 import { VERSION } from '../version.js';
 import { simpleRequest } from './http.js';
 
-/** A non-2xx answer of the Panel, parsed from its error envelope (panel-api.md §1.1). */
+/** A non-2xx answer of the Panel, parsed from its error envelope (docs/protocol.md W22.3). */
 export class PanelError extends Error {
   constructor(
     readonly status: number,
@@ -28,7 +28,7 @@ export interface RetryPolicy {
   maxElapsedMs: number;
 }
 
-/** cenkalti/backoff defaults as Wings configures them (panel-api.md §1.1). */
+/** cenkalti/backoff defaults as Wings configures them (docs/protocol.md W22.2). */
 export const DEFAULT_RETRY: RetryPolicy = { initialMs: 500, multiplier: 1.5, maxIntervalMs: 12_000, maxElapsedMs: 30_000 };
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -46,7 +46,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** The Panel "remote" API client (panel-api.md). */
+/** The Panel "remote" API client (docs/protocol.md W22, W23). */
 export class PanelClient {
   constructor(
     private readonly getConfig: () => Config,
@@ -112,7 +112,7 @@ export class PanelClient {
     }
   }
 
-  /** Every server of this node: page 0 first, then the remaining pages in parallel (§2.1). */
+  /** Every server of this node: page 0 first, then the remaining pages in parallel (docs/protocol.md W23.1). */
   async getServers(perPage: number, signal?: AbortSignal): Promise<RawServerEntry[]> {
     type Page = { data: RawServerEntry[]; meta: { current_page: number; last_page: number } };
     const first = await this.call<Page>('GET', `/servers?page=0&per_page=${perPage}`, undefined, { signal });

@@ -7,8 +7,8 @@ import {
 } from '../environment/server-configuration.js';
 
 /**
- * The server configuration the Panel serves at GET /api/remote/servers/{uuid} (daemon.md §5.1,
- * panel-api.md §2.3). Lenient where the Panel is lenient; anything unknown is ignored.
+ * The server configuration the Panel serves at GET /api/remote/servers/{uuid}
+ * (docs/protocol.md W7.1, W23.3). Lenient where the Panel is lenient; anything unknown is ignored.
  * Its two halves (settings, process configuration) are defined beside the environment that runs
  * them and re-exported here for the server's callers.
  */
@@ -39,7 +39,7 @@ export function parseServerConfiguration(
   };
 }
 
-/** The `configuration` object of GET /api/servers/:server (daemon.md §5.2), in Wings' key order. */
+/** The `configuration` object of GET /api/servers/:server (docs/protocol.md W8), in Wings' key order. */
 export function configurationView(s: ServerSettings): Record<string, unknown> {
   return {
     uuid: s.uuid,

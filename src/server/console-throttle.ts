@@ -1,6 +1,6 @@
 /**
- * The console output throttle of daemon.md §5.7: a fixed window of `intervalMs` starting at the
- * first line after the previous window expired; at most `lines` lines forwarded per window.
+ * The console output throttle of docs/protocol.md W11.2: a fixed window of `intervalMs` starting at
+ * the first line after the previous window expired; at most `lines` lines forwarded per window.
  */
 export class ConsoleThrottle {
   private windowStart = 0;

@@ -3,12 +3,12 @@ import type { ServerSettings } from './configuration.js';
 function render(value: unknown): string {
   if (typeof value === 'string') return value;
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  // Go decodes JSON numbers as floats and prints them with six decimals (daemon.md §6.3).
+  // Go decodes JSON numbers as floats and prints them with six decimals (docs/protocol.md W14).
   if (typeof value === 'number') return value.toFixed(6);
   return '';
 }
 
-/** The environment variables of daemon.md §6.3, in order. */
+/** The environment variables of docs/protocol.md W14, in order. */
 export function environmentVariables(settings: ServerSettings, timezone: string): string[] {
   const out = [
     `TZ=${timezone}`,

@@ -2,11 +2,11 @@ import { EventEmitter } from 'node:events';
 
 export interface BusEvent {
   event: string;
-  /** A string is sent as is; null becomes "null"; anything else is JSON-encoded (websocket.md §6). */
+  /** A string is sent as is; null becomes "null"; anything else is JSON-encoded (docs/protocol.md W19.2). */
   data: unknown;
 }
 
-/** A server's event bus: every topic of daemon.md §5.9 plus the transfer events of D2/D8. */
+/** A server's event bus: every topic of docs/protocol.md W12 (the transfer events included). */
 export class EventBus {
   private readonly emitter = new EventEmitter();
 

@@ -40,7 +40,7 @@ export interface Utilization extends EnvironmentStats {
 
 const POWER_STOP_GRACE_MS = 10 * 60 * 1000;
 
-/** One game server: configuration, flags, event bus, console pipeline, power (daemon.md §5). */
+/** One game server: configuration, flags, event bus, console pipeline, power (docs/protocol.md W7–W13). */
 export class Server {
   readonly uuid: string;
   readonly events = new EventBus();
@@ -122,7 +122,7 @@ export class Server {
     };
   }
 
-  /** The object of GET /api/servers/:server (daemon.md §5.2), in Wings' key order. */
+  /** The object of GET /api/servers/:server (docs/protocol.md W8), in Wings' key order. */
   apiView(): Record<string, unknown> {
     return {
       state: this.state,
@@ -146,7 +146,7 @@ export class Server {
     this.doneMatchers = compileDoneMatchers(this.processConfiguration.startup.done);
   }
 
-  /** Re-fetch the configuration from the Panel and apply it (daemon.md §5.11). */
+  /** Re-fetch the configuration from the Panel and apply it (docs/protocol.md W13.2). */
   async sync(signal?: AbortSignal): Promise<void> {
     let raw: unknown;
     try {
@@ -175,9 +175,9 @@ export class Server {
   }
 
   /**
-   * A power action (daemon.md §5.5). `waitSeconds` > 0 waits that long for the lock, else tries
-   * once; `kill` proceeds even when the lock is held. `by` says who asked, for the operator's log
-   * (`http api`, `websocket user <uuid>`, `crash detection`, …).
+   * A power action (docs/protocol.md W10.1). `waitSeconds` > 0 waits that long for the lock, else
+   * tries once; `kill` proceeds even when the lock is held. `by` says who asked, for the operator's
+   * log (`http api`, `websocket user <uuid>`, `crash detection`, …).
    */
   async handlePowerAction(action: PowerAction, waitSeconds = 0, by = 'wings'): Promise<void> {
     this.logger.info({ action, by }, `power action ${action} requested by ${by}`);
@@ -287,7 +287,7 @@ export class Server {
     this.events.publish('stats', this.utilization());
   }
 
-  /** Crash detection (daemon.md §5.6). */
+  /** Crash detection (docs/protocol.md W10.2). */
   private async handleCrash(): Promise<void> {
     if (this.state !== 'offline' || this.lifetime.signal.aborted) return;
     if (!this.settings.crash_detection_enabled) {
@@ -318,7 +318,7 @@ export class Server {
 
   // ---------------------------------------------------------------- install
 
-  /** Install / reinstall flow (daemon.md §5.10). */
+  /** Install / reinstall flow (docs/protocol.md W13.1). */
   async install(reinstall: boolean): Promise<void> {
     let ok = true;
     if (!this.settings.skip_egg_scripts) {
@@ -393,8 +393,8 @@ export class Server {
   // ---------------------------------------------------------------- teardown
 
   /**
-   * Removes the server (daemon.md §4.5.6 steps 1, 3, 5, 6): publishes `deleted`, aborts the server
-   * context, removes the instance and, unless `keepFiles`, the data directory.
+   * Removes the server (docs/protocol.md W4.5 steps 1 and 3): publishes `deleted`, aborts the
+   * server context, removes the instance and, unless `keepFiles`, the data directory.
    */
   async destroy(opts: { keepFiles?: boolean } = {}): Promise<void> {
     this.logger.info({ keepFiles: opts.keepFiles === true }, `server deleted${opts.keepFiles ? ' (files kept)' : ''}`);

@@ -4,7 +4,7 @@ export function stripAnsi(s: string): string {
   return s.replace(ANSI, '');
 }
 
-/** Matchers for `startup.done` (daemon.md §5.1): `regex:` prefix compiles a regular expression. */
+/** Matchers for `startup.done` (docs/protocol.md W7.2): `regex:` prefix compiles a regular expression. */
 export function compileDoneMatchers(done: string[]): ((line: string) => boolean)[] {
   return done
     .filter((d) => d.length > 0)

@@ -1,4 +1,4 @@
-/** Byte counts as Go's Wings prints them: `512 B`, `1.5 KiB`, `1.0 MiB` (transfers.md §4.6). */
+/** Byte counts as Go's Wings prints them: `512 B`, `1.5 KiB`, `1.0 MiB` (docs/protocol.md W26.3). */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${Math.max(0, Math.floor(n))} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
@@ -25,7 +25,7 @@ export function formatDuration(seconds: number): string {
 }
 
 /**
- * The progress line of D8: the Go shape plus percentage, rate and ETA, e.g.
+ * The progress line of docs/protocol.md D8.4: the Go shape plus percentage, rate and ETA, e.g.
  * `Uploading [=====                    ] 1.2 GiB / 5.9 GiB (20%, 85.3 MiB/s, ETA 56s)`.
  */
 export function progressLine(
@@ -46,7 +46,10 @@ export function rfc1123(date = new Date()): string {
   return date.toUTCString().replace(/GMT$/, 'UTC');
 }
 
-/** A transfer log line (D2): yellow + bold, timestamp, system and side, default colour, message, reset. */
+/**
+ * A transfer log line (docs/protocol.md D2.2): yellow + bold, timestamp, system and side, default
+ * colour, message, reset.
+ */
 export function transferLogLine(side: 'source' | 'destination', message: string, date = new Date()): string {
   const node = side === 'source' ? 'Source Node' : 'Destination Node';
   return `\u001b[33m\u001b[1m${rfc1123(date)} [Transfer System] [${node}]:\u001b[39m ${message}\u001b[0m`;

@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 
 /**
- * The parts the destination reads as small bounded fields (the checksum, D4/D5); every other part
- * is a file part handed over as a stream.
+ * The parts the destination reads as small bounded fields (the checksum,
+ * docs/protocol.md D4.1, D5.2); every other part is a file part handed over as a stream.
  */
 export const FIELD_PARTS: readonly string[] = ['checksum', 'checksum_archive'];
 
@@ -12,7 +12,7 @@ export interface PartHandlers {
   file(name: string, stream: Readable): void;
   /** A field part of FIELD_PARTS, read with a bound (`truncated` when it was longer). Throwing ends the reading. */
   field(name: string, value: string, truncated: boolean): void;
-  /** Bytes of the body arrived (the idle timer of D7). */
+  /** Bytes of the body arrived (the idle timer of docs/protocol.md D7.6). */
   activity(): void;
 }
 

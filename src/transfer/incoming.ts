@@ -23,7 +23,7 @@ const FREE_SPACE_RESERVE = 64 * MiB;
 export interface IncomingRequest {
   authorization: string | undefined;
   contentType: string | undefined;
-  /** X-Transfer-Size: the raw file bytes the source is about to send (D8), when it says. */
+  /** X-Transfer-Size: the raw file bytes the source is about to send (docs/protocol.md D8.2), when it says. */
   transferSize: string | undefined;
   body: IncomingBody;
   /** Aborts, with a WingsError as its reason, when the source closed the connection before the whole body arrived. */
@@ -35,18 +35,22 @@ export interface IncomingDeps {
   jwt: JwtVerifier;
 }
 
-/** What POST /api/transfers answers: 200 when the server was received, else the coded error (D4). */
+/**
+ * What POST /api/transfers answers: 200 when the server was received, else the coded error
+ * (docs/protocol.md D4).
+ */
 export type IncomingAnswer = { ok: true } | { ok: false; error: WingsError };
 
 const refuse = (error: WingsError): IncomingAnswer => ({ ok: false, error });
 
 /**
- * The destination side of POST /api/transfers (D1, D3–D6). Resolves with the answer as soon as it
- * is known; after a failure the transfer's cleanup and Panel report continue after that.
+ * The destination side of POST /api/transfers (docs/protocol.md D1.3, D3–D6). Resolves with the
+ * answer as soon as it is known; after a failure the transfer's cleanup and Panel report continue
+ * after that.
  */
 export async function acceptIncoming(deps: IncomingDeps, req: IncomingRequest): Promise<IncomingAnswer> {
   const { manager } = deps;
-  // Rows of D4 that create nothing, publish nothing, report nothing.
+  // The checks that create nothing, publish nothing, report nothing (docs/protocol.md D4.2).
   let uuid: string;
   try {
     uuid = await authenticateTransfer(deps.jwt, req.authorization);
@@ -107,7 +111,7 @@ export class IncomingTransfer extends TransferRunner {
     void this.run();
   }
 
-  /** D7: deleting the server cancels its incoming transfer. */
+  /** docs/protocol.md D7.3: deleting the server cancels its incoming transfer. */
   async serverDeleted(): Promise<void> {
     if (!this.cancel('The server was deleted.')) this.abortWith(new Error('The server was deleted.'));
     await this.finished;
@@ -164,7 +168,7 @@ export class IncomingTransfer extends TransferRunner {
       throw new WingsError('BAD_REQUEST', `Invalid content type "${contentType}", expected "multipart/form-data".`);
     }
 
-    // Space: the server's disk limit and the node's free space (D4 DISK_FULL).
+    // Space: the server's disk limit and the node's free space (docs/protocol.md D4.5).
     await fs.promises.mkdir(target.dataDirectory, { recursive: true, mode: 0o755 });
     const free = (await freeSpace(target.dataDirectory)) - FREE_SPACE_RESERVE;
     const limit = target.diskLimitBytes > 0 ? Math.min(target.diskLimitBytes, free) : free;
@@ -188,7 +192,8 @@ export class IncomingTransfer extends TransferRunner {
     this.stopProgress();
     if (t.signal.aborted) throw t.signal.reason;
 
-    // Point of no return (D3): the archive is verified; the success report is under way.
+    // Point of no return (docs/protocol.md D3.2): the archive is verified; the success report is
+    // under way.
     t.passPointOfNoReturn();
     this.manager.log(this, 'Archive verified; creating the server environment...');
     try {
@@ -259,9 +264,10 @@ export class IncomingTransfer extends TransferRunner {
   }
 
   /**
-   * The end of a destination transfer (D3): abort, the answer to the source, cleanup of everything
-   * the transfer created, unlock, the last line (before the server's bus closes), terminal state,
-   * off the active list, the server's registration and sockets, Panel failure report.
+   * The end of a destination transfer (docs/protocol.md D3.4): abort, the answer to the source,
+   * cleanup of everything the transfer created, unlock, the last line (before the server's bus
+   * closes), terminal state, off the active list, the server's registration and sockets, Panel
+   * failure report.
    */
   private async finish(outcome: TransferOutcome, error?: WingsError): Promise<void> {
     if (!this.beginFinish()) return;

@@ -24,7 +24,7 @@ export interface TransferDeps {
   onFinished?: (t: TransferHandle, durationSeconds: number) => void;
 }
 
-/** Compat strings of D2 for the Panel's `transfer status` event. */
+/** Compat strings of docs/protocol.md D2.1 for the Panel's `transfer status` event. */
 function compatStatus(direction: Direction, state: TransferState): string | undefined {
   switch (state) {
     case 'pending':
@@ -67,7 +67,7 @@ export class TransferManager {
     return this.incomingMap.get(uuid);
   }
 
-  /** Every active transfer of the node (D8 `GET /api/transfers`). */
+  /** Every active transfer of the node (docs/protocol.md D8.1). */
   list(): TransferView[] {
     return [...this.outgoingMap.values(), ...this.incomingMap.values()].map((t) => t.view());
   }
@@ -101,7 +101,7 @@ export class TransferManager {
     if (compat) bus.publish('transfer status', compat);
   }
 
-  /** A transfer log line on both event names (D2). */
+  /** A transfer log line on both event names (docs/protocol.md D2.2). */
   log(transfer: TransferHandle, message: string): void {
     const side = transfer.direction === 'outgoing' ? 'source' : 'destination';
     this.logger.info({ server: transfer.server, direction: transfer.direction }, message);
@@ -114,7 +114,7 @@ export class TransferManager {
 
   /**
    * Progress: `transfer.progress` at most once a second while bytes flow, and the progress log
-   * line every 5 s (D8). Returns the function that stops both.
+   * line every 5 s (docs/protocol.md D8.3, D8.4). Returns the function that stops both.
    */
   startProgress(transfer: TransferHandle, verb: string): () => void {
     let lastBytes = -1;
@@ -145,13 +145,13 @@ export class TransferManager {
     this.deps.onFinished?.(transfer, (Date.now() - transfer.startedAt.getTime()) / 1000);
   }
 
-  /** D7: deleting a server ends its transfers first (each side's rule is its runner's). */
+  /** docs/protocol.md D7.3: deleting a server ends its transfers first (each side's rule is its runner's). */
   async beforeServerDelete(server: Server): Promise<void> {
     await this.outgoingMap.get(server.uuid)?.serverDeleted();
     await this.incomingMap.get(server.uuid)?.serverDeleted();
   }
 
-  /** Daemon shutdown (D9): running transfers are cancelled and reported (bounded wait). */
+  /** Daemon shutdown (docs/protocol.md D9.1): running transfers are cancelled and reported (bounded wait). */
   async shutdown(): Promise<void> {
     const all = [...this.outgoingMap.values(), ...this.incomingMap.values()];
     for (const t of all) t.shutdown();
@@ -161,7 +161,7 @@ export class TransferManager {
     ]);
   }
 
-  /** Boot recovery of transfers that died with the process (D7). */
+  /** Boot recovery of transfers that died with the process (docs/protocol.md D7.5). */
   async recoverAtBoot(): Promise<void> {
     const { config, panel, servers } = this.deps;
     await recoverTransfers({ config, logger: this.logger, panel, hasServer: (uuid) => servers.has(uuid) }, this.markers);

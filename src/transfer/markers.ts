@@ -10,8 +10,9 @@ export interface Marker {
 }
 
 /**
- * Persisted markers of active transfers (D7): `<root_directory>/transfers/<direction>/<uuid>.json`.
- * A marker left over at boot means the transfer died with the process.
+ * Persisted markers of active transfers (docs/protocol.md D7.4):
+ * `<root_directory>/transfers/<direction>/<uuid>.json`. A marker left over at boot means the
+ * transfer died with the process.
  */
 export class MarkerStore {
   constructor(private readonly root: () => string) {}

@@ -28,8 +28,8 @@ const CANCELLED = 'The transfer was cancelled.';
 const STOP_FAILED = 'Failed to stop the server before initiating transfer.';
 
 /**
- * The source side (D1, D3, D7): lock, graceful stop, then the streamed push in the background.
- * Resolves with the answer for the initiating POST.
+ * The source side (docs/protocol.md D1.2, D3, D7.2): lock, graceful stop, then the streamed push in
+ * the background. Resolves with the answer for the initiating POST.
  */
 export async function initiateOutgoing(manager: TransferManager, server: Server, req: OutgoingRequest): Promise<InitiateResult> {
   if (server.transferring || manager.outgoing(server.uuid) || manager.incoming(server.uuid)) {
@@ -41,14 +41,17 @@ export async function initiateOutgoing(manager: TransferManager, server: Server,
 /**
  * One outgoing transfer, from the initiating POST to its terminal state. Every exit (stop failed,
  * cancelled while stopping, streamed and answered, deleted after sending, failed, cancelled) ends
- * in `finish()`, which runs the end of D3 in order.
+ * in `finish()`, which runs the steps of docs/protocol.md D3.4 in order.
  */
 export class OutgoingTransfer extends TransferRunner {
   private readonly idle: IdleWatchdog;
   private stopProgress = (): void => {};
   private producer: ArchiveProducer | null = null;
   private request: ClientRequest | null = null;
-  /** Resolves when the Panel deletes the server after the whole archive was sent (D7: completed). */
+  /**
+   * Resolves when the Panel deletes the server after the whole archive was sent
+   * (docs/protocol.md D7.3: completed).
+   */
   private readonly deletedAfterSend: Promise<'deleted'>;
   private markDeleted!: () => void;
 
@@ -65,7 +68,10 @@ export class OutgoingTransfer extends TransferRunner {
     );
   }
 
-  /** The initiating POST: lock, register, graceful stop bounded by stop_timeout, never a kill (D7). */
+  /**
+   * The initiating POST: lock, register, graceful stop bounded by stop_timeout, never a kill
+   * (docs/protocol.md D7.2).
+   */
   async start(): Promise<InitiateResult> {
     const cfg = this.manager.deps.config();
     this.source.transferring = true;
@@ -91,8 +97,8 @@ export class OutgoingTransfer extends TransferRunner {
   }
 
   /**
-   * D7: once the whole archive and checksum were sent, a delete is the Panel's success handler at
-   * work: the transfer ends completed. Before that, the delete cancels it.
+   * docs/protocol.md D7.3: once the whole archive and checksum were sent, a delete is the Panel's
+   * success handler at work: the transfer ends completed. Before that, the delete cancels it.
    */
   async serverDeleted(): Promise<void> {
     if (this.transfer.pointOfNoReturn && this.state === 'processing') this.markDeleted();
@@ -113,13 +119,14 @@ export class OutgoingTransfer extends TransferRunner {
     await this.finish(outcome, error);
   }
 
-  /** Streams the archive; returns when the transfer completed (D1), throws otherwise. */
+  /** Streams the archive; returns when the transfer completed (docs/protocol.md D1.2), throws otherwise. */
   private async stream(): Promise<void> {
     const cfg = this.manager.deps.config();
     const t = this.transfer;
     this.manager.log(this, 'Preparing to stream server data to destination...');
     this.enter('processing');
-    // bytes_total is the server's disk usage (D8): the cached value when fresh, else a quick scan.
+    // bytes_total is the server's disk usage (docs/protocol.md D8.2): the cached value when fresh,
+    // else a quick scan.
     t.setTotal(this.source.disk.cached > 0 ? this.source.disk.cached : await this.source.disk.refresh());
     this.manager.log(this, 'Streaming archive to destination...');
     this.stopProgress = this.manager.startProgress(this, 'Uploading');
@@ -155,7 +162,8 @@ export class OutgoingTransfer extends TransferRunner {
       pace: new Pace(cfg.system.transfers.upload_limit * MiB),
       idle: this.idle,
       onArchiveSent: () => {
-        // The destination holds the whole archive: no more cancelling (D3), no idle timer (D7).
+        // The destination holds the whole archive: no more cancelling, no idle timer
+        // (docs/protocol.md D3.2, D7.6).
         t.passPointOfNoReturn();
         this.idle.stop();
       },
@@ -175,9 +183,10 @@ export class OutgoingTransfer extends TransferRunner {
   }
 
   /**
-   * The end of a source transfer, in the order of D3: abort, cleanup, the failure line, unlock
-   * (not after success: the source stays locked until the Panel deletes it, D7), terminal state,
-   * off the active list, Panel failure report, `Canceled.` line.
+   * The end of a source transfer, in the order of docs/protocol.md D3.4: abort, cleanup, the
+   * failure line, unlock (not after success: the source stays locked until the Panel deletes it,
+   * docs/protocol.md D7.1), terminal state, off the active list, Panel failure report, `Canceled.`
+   * line.
    */
   private async finish(outcome: TransferOutcome, error?: unknown): Promise<void> {
     if (!this.beginFinish()) return;
@@ -188,7 +197,7 @@ export class OutgoingTransfer extends TransferRunner {
     this.producer?.destroy();
     this.request?.destroy();
     // A stop that failed is answered 500 to the initiating POST: the Panel learns it from that
-    // answer, so there is neither a failure line nor a report (D7).
+    // answer, so there is neither a failure line nor a report (docs/protocol.md D7.2).
     const answered = isWingsError(error, 'STOP_TIMEOUT');
     if (outcome === 'failed') {
       t.recordError(error);

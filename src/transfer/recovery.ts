@@ -13,8 +13,9 @@ export interface RecoveryDeps {
 }
 
 /**
- * Boot recovery (D7): markers left over mean the transfer died with the process. Runs after the
- * servers were loaded from the Panel, so `hasServer()` tells what the Panel lists here.
+ * Boot recovery (docs/protocol.md D7.5): markers left over mean the transfer died with the process.
+ * Runs after the servers were loaded from the Panel, so `hasServer()` tells what the Panel lists
+ * here.
  */
 export async function recoverTransfers(deps: RecoveryDeps, markers: MarkerStore): Promise<void> {
   const { logger } = deps;

@@ -7,8 +7,9 @@ export type TransferPanel = Pick<PanelClient, 'getServerConfiguration' | 'setTra
 export type ReportOutcome = 'ok' | 'conflict' | 'error';
 
 /**
- * Reports a transfer's outcome to the Panel (D6): 409 ends the reporting ('conflict'); 5xx and
- * network errors are retried by the client; any other 4xx ends it and is logged.
+ * Reports a transfer's outcome to the Panel (docs/protocol.md D6.2): 409 ends the reporting
+ * ('conflict'); 5xx and network errors are retried by the client; any other 4xx ends it and is
+ * logged.
  */
 export async function reportOutcome(panel: TransferPanel, logger: Logger, uuid: string, success: boolean): Promise<ReportOutcome> {
   try {

@@ -2,14 +2,18 @@ import { EventEmitter } from 'node:events';
 import { WingsError } from '../errors.js';
 import { Transfer, type Direction, type TransferState, type TransferView } from './transfer.js';
 
-/** A runner's events: every state it enters, once and in order (the registry publishes them, D1/D2). */
+/**
+ * A runner's events: every state it enters, once and in order (the registry publishes them,
+ * docs/protocol.md D1.1, D2.1).
+ */
 export interface TransferEvents {
   state: [state: TransferState];
 }
 
 /**
  * What the registry hands out of a transfer of either side: the routes, the websocket and the
- * metrics read it and may request a cancel (D3); nothing else of the transfer is reachable.
+ * metrics read it and may request a cancel (docs/protocol.md D3.1); nothing else of the transfer is
+ * reachable.
  */
 export interface TransferHandle {
   readonly server: string;
@@ -20,7 +24,7 @@ export interface TransferHandle {
   /** Resolves when the transfer is terminal and its cleanup is done. */
   readonly finished: Promise<TransferState>;
   view(): TransferView;
-  /** Requests cancellation (D3): false when nothing is cancellable (the routes answer 409). */
+  /** Requests cancellation (docs/protocol.md D3.1): false when nothing is cancellable (the routes answer 409). */
   cancel(): boolean;
 }
 
@@ -68,7 +72,7 @@ export abstract class TransferRunner extends EventEmitter<TransferEvents> implem
     return this.transfer.view();
   }
 
-  /** D3: `cancelling` is published, then the work is aborted with a CANCELLED error. */
+  /** docs/protocol.md D3.4: `cancelling` is published, then the work is aborted with a CANCELLED error. */
   cancel(reason = 'The transfer was cancelled.'): boolean {
     if (this.finishing || !this.transfer.isCancellable) return false;
     this.enter('cancelling');
@@ -76,10 +80,13 @@ export abstract class TransferRunner extends EventEmitter<TransferEvents> implem
     return true;
   }
 
-  /** D7: the server is being deleted. Resolves when the transfer is terminal and cleaned up. */
+  /** docs/protocol.md D7.3: the server is being deleted. Resolves when the transfer is terminal and cleaned up. */
   abstract serverDeleted(): Promise<void>;
 
-  /** D9: the daemon shuts down: a cancel, or past the point of no return an abort with the reason. */
+  /**
+   * docs/protocol.md D9.1: the daemon shuts down: a cancel, or past the point of no return an abort
+   * with the reason.
+   */
   shutdown(): void {
     if (!this.cancel(SHUTTING_DOWN)) this.abortWith(new Error(SHUTTING_DOWN));
   }

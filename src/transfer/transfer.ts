@@ -1,6 +1,6 @@
 import { errorMessage } from '../errors.js';
 
-/** The six states of D1. */
+/** The six states of docs/protocol.md D1.1. */
 export type TransferState = 'pending' | 'processing' | 'cancelling' | 'cancelled' | 'failed' | 'completed';
 export type Direction = 'outgoing' | 'incoming';
 /** The terminal states: exactly one of them ends each side's transfer. */
@@ -17,7 +17,7 @@ const ALLOWED: Record<TransferState, readonly TransferState[]> = {
   completed: [],
 };
 
-/** The status API shape of D8. */
+/** The status API shape of docs/protocol.md D8.2. */
 export interface TransferView {
   server: string;
   state: TransferState;
@@ -34,9 +34,10 @@ export interface TransferView {
 const RATE_WINDOW_MS = 5000;
 
 /**
- * One side's transfer record: the state machine of D1 (each state entered once, in order, exactly
- * one terminal state), the abort signal of its work, its error and progress counters. Only the
- * side's runner (OutgoingTransfer, IncomingTransfer) holds it; everyone else sees the runner.
+ * One side's transfer record: the state machine of docs/protocol.md D1.1 (each state entered once,
+ * in order, exactly one terminal state), the abort signal of its work, its error and progress
+ * counters. Only the side's runner (OutgoingTransfer, IncomingTransfer) holds it; everyone else
+ * sees the runner.
  */
 export class Transfer {
   readonly startedAt = new Date();
@@ -71,7 +72,7 @@ export class Transfer {
     return TERMINAL.has(this.current);
   }
 
-  /** Past this point the transfer can no longer be cancelled (D3). */
+  /** Past this point the transfer can no longer be cancelled (docs/protocol.md D3.2). */
   get pointOfNoReturn(): boolean {
     return this.pastPointOfNoReturn;
   }

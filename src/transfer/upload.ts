@@ -24,7 +24,10 @@ export async function readText(res: IncomingMessage, max = 64 * 1024): Promise<s
   return text.slice(0, max);
 }
 
-/** The source's failure text for a destination answer that is not a success (D4: its `error` verbatim). */
+/**
+ * The source's failure text for a destination answer that is not a success (docs/protocol.md D4.4:
+ * its `error` verbatim).
+ */
 export function destinationFailure(status: number, text: string): string {
   if (status === 200) return 'destination answered before the whole archive was sent';
   try {

@@ -22,7 +22,7 @@ import {
 } from './token.js';
 
 export interface ConnectionOptions {
-  /** Expiry watcher period (websocket.md §4.1), 30 s. */
+  /** Expiry watcher period (docs/protocol.md W18.3), 30 s. */
   expiryCheckMs: number;
   /** A socket that has not authenticated by then is closed, 30 s. */
   authTimeoutMs: number;
@@ -30,7 +30,7 @@ export interface ConnectionOptions {
   writeDeadlineMs: number;
 }
 
-/** Text frames larger than this (after decompression) are dropped (websocket.md §1). */
+/** Text frames larger than this (after decompression) are dropped (docs/protocol.md W16.2). */
 const MAX_TEXT_BYTES = 32 * 1024;
 /** Lossy output (console / install lines) is queued once this much is waiting to be written. */
 const HIGH_WATER_BYTES = 64 * 1024;
@@ -45,7 +45,7 @@ interface Envelope {
   args?: string[];
 }
 
-/** Parses an inbound frame (websocket.md §3); undefined means "drop silently". */
+/** Parses an inbound frame (docs/protocol.md W18.1); undefined means "drop silently". */
 function parseEnvelope(text: string): { event: string; args: string[] } | undefined {
   let raw: unknown;
   try {
@@ -123,7 +123,7 @@ export class WsConnection implements HubConnection {
   ) {
     const bootSeconds = Math.floor(ctx.bootTime / 1000);
     this.deny = {
-      // websocket.md §7.1: tokens issued before this process booted (or without iat) are refused.
+      // docs/protocol.md W17.5: a token issued before this process booted (or without iat) is refused.
       isDenied: (c) => c.iat === undefined || c.iat < bootSeconds || hub.isDenied(c),
     };
     this.log = ctx.logger.child({ component: 'websocket', server: server.uuid, connection: this.id });
@@ -273,8 +273,8 @@ export class WsConnection implements HubConnection {
   }
 
   /**
-   * The outbound path (websocket.md §6): the token is re-validated (a `jwt error` goes instead when
-   * it fails), then the event's permission gate applies.
+   * The outbound path (docs/protocol.md W19.1): the token is re-validated (a `jwt error` goes
+   * instead when it fails), then the event's permission gate applies.
    */
   private deliver(event: string, args?: string[], lossy?: LossyKind): void {
     if (this.closed || this.ended) return;
@@ -305,8 +305,9 @@ export class WsConnection implements HubConnection {
   }
 
   /**
-   * Error replies (websocket.md §8): JWT-class errors as `jwt error`, the rest as `daemon error`
-   * whose text is real only for tokens with `admin.websocket.errors` (or a busy power lock).
+   * Error replies (docs/protocol.md W20): JWT-class errors as `jwt error`, the rest as
+   * `daemon error` whose text is real only for tokens with `admin.websocket.errors` (or a busy
+   * power lock).
    */
   private sendError(err: unknown): void {
     const eventId = randomUUID();
@@ -396,7 +397,7 @@ export class WsConnection implements HubConnection {
     this.expiryTimer = setInterval(() => this.checkExpiry(), this.opts.expiryCheckMs);
     this.expiryTimer.unref();
     this.deliver('status', [this.server.state]);
-    // D2: a socket that authenticates during a transfer learns its current state first.
+    // docs/protocol.md D2.5: a socket that authenticates during a transfer learns its state first.
     const transfer = this.ctx.transfers.outgoing(this.server.uuid) ?? this.ctx.transfers.incoming(this.server.uuid);
     if (transfer) this.deliver('transfer.status', [transfer.state]);
     if (this.server.state === 'offline' && !this.server.installing && !this.server.transferring) {

@@ -5,7 +5,7 @@ export interface HubConnection {
   readonly serverUuid: string;
   /** The `user_uuid` of the stored token, once authenticated. */
   readonly userUuid: string | undefined;
-  /** Close frame 1001 `server deleted` (websocket.md §11). */
+  /** Close frame 1001 `server deleted` (docs/protocol.md W16.3). */
   closeDeleted(): void;
   /** Plain connection close without a close frame (clients see 1006). */
   terminate(): void;
@@ -17,8 +17,9 @@ export interface HubConnection {
 export const MAX_SOCKETS_PER_SERVER = 30;
 
 /**
- * The registry of open console sockets and the in-memory deny-lists (websocket.md §7): jtis from
- * `POST /api/servers/:server/ws/deny` and (server, user) pairs from `POST /api/deauthorize-user`.
+ * The registry of open console sockets and the in-memory deny-lists (docs/protocol.md W17.5): jtis
+ * from `POST /api/servers/:server/ws/deny` and (server, user) pairs from
+ * `POST /api/deauthorize-user`.
  */
 export class WebsocketHub implements DenyList {
   /** jti → unix ms of the denial. */
@@ -49,8 +50,8 @@ export class WebsocketHub implements DenyList {
   }
 
   /**
-   * Deny-listed (websocket.md §7.2/§7.3): a denied jti or (server, user) pair whose token was issued
-   * in or before the second of the denial. Tokens that lack `user_uuid` are refused once any
+   * Deny-listed (docs/protocol.md W17.5): a denied jti or (server, user) pair whose token was
+   * issued in or before the second of the denial. Tokens that lack `user_uuid` are refused once any
    * denial exists for their server's users, since they cannot be told apart.
    */
   isDenied(claims: WsClaims): boolean {

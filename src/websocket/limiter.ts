@@ -1,5 +1,5 @@
 /**
- * A token bucket (websocket.md §9): `burst` tokens, one token added every `refillMs`.
+ * A token bucket (docs/protocol.md W21): `burst` tokens, one token added every `refillMs`.
  * `take()` removes a token and answers true, or answers false when the bucket is empty.
  */
 export class TokenBucket {

@@ -9,7 +9,7 @@ import { MAX_SOCKETS_PER_SERVER } from './hub.js';
 
 export const TOO_MANY_SOCKETS = 'Too many open websocket connections.';
 
-/** Exact origin check (websocket.md §1 step 3), against the live configuration. */
+/** Exact origin check (docs/protocol.md W16.1), against the live configuration. */
 export function originAllowed(origin: string | undefined, cfg: Config): boolean {
   if (cfg.allowed_origins.includes('*')) return true;
   if (!origin) return false;

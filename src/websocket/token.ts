@@ -1,6 +1,6 @@
 import type { JWTPayload } from 'jose';
 
-/** The claims of a websocket token that the daemon uses (websocket.md §2.1). */
+/** The claims of a websocket token that the daemon uses (docs/protocol.md W17.1). */
 export interface WsClaims {
   exp: number;
   iat: number | undefined;
@@ -11,7 +11,7 @@ export interface WsClaims {
   scope: string | undefined;
 }
 
-/** Error texts the Panel UI matches on (websocket.md §2.2, §8). */
+/** Error texts the Panel UI matches on (docs/protocol.md W17.3, W20). */
 export const JWT_NO_TOKEN = 'jwt: no jwt present';
 export const JWT_EXPIRED = 'jwt: exp claim is invalid';
 export const JWT_DENIED = 'jwt: created too far in past (denylist)';
@@ -46,8 +46,8 @@ export interface DenyList {
 }
 
 /**
- * `HasPermission` (websocket.md §2.3): exact match, or `*` for anything not starting with `admin`;
- * a deny-listed token has no permissions.
+ * `HasPermission` (docs/protocol.md W17.4): exact match, or `*` for anything not starting with
+ * `admin`; a deny-listed token has no permissions.
  */
 export function hasPermission(claims: WsClaims, permission: string, deny: DenyList): boolean {
   if (deny.isDenied(claims)) return false;
@@ -62,7 +62,7 @@ function scopeAllows(claims: WsClaims): boolean {
 }
 
 /**
- * "Token currently valid" (websocket.md §2.2): the first failing check's text, or undefined.
+ * "Token currently valid" (docs/protocol.md W17.3): the first failing check's text, or undefined.
  * `nowSeconds` is whole seconds; a token is valid up to and including its `exp` second.
  */
 export function tokenProblem(
@@ -79,7 +79,7 @@ export function tokenProblem(
   return undefined;
 }
 
-/** The permission an outbound event needs besides a valid token (websocket.md §6, D2, D8). */
+/** The permission an outbound event needs besides a valid token (docs/protocol.md W19.1, D2.4, D8.3). */
 export function outboundPermission(event: string): string | undefined {
   if (event === 'install output') return 'admin.websocket.install';
   if (event.startsWith('backup completed')) return 'backup.read';

@@ -31,7 +31,7 @@ const build = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-describe('resource limits (§6.4)', () => {
+describe('resource limits (docs/protocol.md W15.3)', () => {
   const config = ConfigSchema.parse({});
 
   it('uses the built-in multiplier table', () => {
@@ -107,7 +107,7 @@ describe('container configuration', () => {
     expect(binds).toEqual(['/data/u:/home/container', '/srv/shared/maps:/home/container/maps:ro', '/srv/sharedother:/x']);
   });
 
-  it('builds the installer container per §6.11', () => {
+  it('builds the installer container per docs/protocol.md W15.10', () => {
     const c = ConfigSchema.parse({ uuid: 'node-1', docker: { container_name_prefix: 'p-', network: { network_mode: 'none' } } });
     const o = installerContainerOptions({
       config: c,
@@ -158,7 +158,7 @@ describe('container configuration', () => {
   });
 });
 
-describe('stats arithmetic (§6.9)', () => {
+describe('stats arithmetic (docs/protocol.md W15.8)', () => {
   it('subtracts inactive file memory (v1 first, then v2)', () => {
     expect(memoryUsage({ memory_stats: { usage: 1000, stats: { total_inactive_file: 300, inactive_file: 100 } } })).toBe(700);
     expect(memoryUsage({ memory_stats: { usage: 1000, stats: { inactive_file: 100 } } })).toBe(900);

@@ -13,7 +13,7 @@ export async function snapshot(root: string): Promise<Record<string, EntrySnapsh
   return Object.fromEntries(await snapshotTree(root));
 }
 
-/** A tree that exercises every fidelity rule of D5. */
+/** A tree that exercises every fidelity rule of docs/protocol.md D5.3. */
 export function makeFidelityTree(root: string, opts: { bigBytes?: number } = {}): void {
   const p = (...parts: string[]) => path.join(root, ...parts);
   fs.mkdirSync(p('world/region'), { recursive: true });

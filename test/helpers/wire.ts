@@ -44,7 +44,7 @@ export interface Part {
   data: Buffer | string;
 }
 
-/** A multipart/form-data body laid out exactly as Go's mime/multipart writes it (transfers.md §4.5). */
+/** A multipart/form-data body laid out exactly as Go's mime/multipart writes it (docs/protocol.md W26.1). */
 export function multipart(parts: Part[], boundary = randomBytes(30).toString('hex')): { body: Buffer; contentType: string } {
   const out: Buffer[] = [];
   parts.forEach((p, i) => {
@@ -61,7 +61,7 @@ export function multipart(parts: Part[], boundary = randomBytes(30).toString('he
 
 export const sha256hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** A transfer JWT as the Panel signs it (transfers.md §3), signed with `nodeToken`; claims may be overridden. */
+/** A transfer JWT as the Panel signs it (docs/protocol.md W24.3), signed with `nodeToken`; claims may be overridden. */
 export function transferJwt(nodeToken: string, sub: string, overrides: Record<string, unknown> = {}, header: Record<string, unknown> = {}): string {
   const now = Math.floor(Date.now() / 1000);
   const claims: Record<string, unknown> = {

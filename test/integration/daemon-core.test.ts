@@ -327,7 +327,7 @@ describe.each(environments)('daemon core (%s environment, real daemon process + 
     await node.waitForState(uuid, 'running');
   });
 
-  it.runIf(docker)('keeps the container running across a daemon restart and re-attaches its console (D9)', async () => {
+  it.runIf(docker)('keeps the container running across a daemon restart and re-attaches its console (docs/protocol.md D9.1)', async () => {
     await node.waitForState(uuid, 'running');
     expect((await node.api('POST', `/api/servers/${uuid}/commands`, { commands: ['before-restart'] })).status).toBe(204);
     await waitFor(async () => (await node.api('GET', `/api/servers/${uuid}/logs`)).body.data?.includes('got before-restart'), {

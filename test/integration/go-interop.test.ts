@@ -14,7 +14,7 @@ import { sha256hex, tarBytes, tarGz, transferJwt, type TarEntry } from '../helpe
 
 /**
  * Interoperability with the Go daemon, both directions, with hand-written peers that follow
- * transfers.md §4.5 byte for byte.
+ * docs/protocol.md W26.1 byte for byte.
  */
 describe('Go-shaped peers', () => {
   let tp: TestPanel;
@@ -152,7 +152,7 @@ describe('Go-shaped peers', () => {
       expect(seen.parts).toEqual(['archive', 'checksum']);
       expect(seen.checksumOk).toBe(true);
       expect(await snapshot(out)).toEqual(expected);
-      // completed: the source stays locked until the Panel deletes the server (D7)
+      // completed: the source stays locked until the Panel deletes the server (docs/protocol.md D7.1)
       const power = await node.api('POST', `/api/servers/${s.uuid}/power`, { action: 'start' });
       expect(power.status).toBe(409);
       expect((await node.api('DELETE', `/api/servers/${s.uuid}/transfer`)).status).toBe(409);

@@ -20,7 +20,7 @@ const NOT_TRANSFERRING = { error: 'Server is not currently being transferred.' }
 
 const environments = await testEnvironments();
 
-describe.each(environments)('cancelling transfers from either side (D3) and deleting mid-transfer (D7) (%s environment)', (env) => {
+describe.each(environments)('cancelling transfers from either side and deleting mid-transfer (docs/protocol.md D3, D7.3) (%s environment)', (env) => {
   let tp: TestPanel;
   let a: TestNode;
   let b: TestNode;
@@ -93,7 +93,7 @@ describe.each(environments)('cancelling transfers from either side (D3) and dele
     const status = await a.api('GET', `/api/servers/${uuid}/transfer`);
     expect(status.body).toMatchObject({ server: uuid, direction: 'outgoing', state: 'processing' });
     expect(status.body.bytes_total).toBeGreaterThanOrEqual(32 * 1024 * 1024);
-    // locked while transferring (D7)
+    // locked while transferring (docs/protocol.md D7.1)
     const power = await a.api('POST', `/api/servers/${uuid}/power`, { action: 'start' });
     expect(power.status).toBe(409);
     expect(power.body).toEqual({ error: 'Server is currently being transferred.' });

@@ -12,8 +12,8 @@ import {
 import { storedGz } from '../helpers/gzip.js';
 import { multipart, postTransfer, sha256hex, tarBytes, tarGz, transferJwt } from '../helpers/wire.js';
 
-/** Every row of contract D4, sent straight to a destination daemon. */
-describe('POST /api/transfers errors (D4)', () => {
+/** Every row of docs/protocol.md D4.1, sent straight to a destination daemon. */
+describe('POST /api/transfers errors (docs/protocol.md D4.1)', () => {
   let tp: TestPanel;
   let a: TestNode;
   let b: TestNode;
@@ -92,7 +92,7 @@ describe('POST /api/transfers errors (D4)', () => {
     }
     await expectNothingOnB(uuid);
     const ok = await postTransfer(b.url, { authorization: `Bearer ${transferJwt(b.token, uuid, { scope: 'websocket transfer' })}`, body, contentType });
-    // The Panel has no pending transfer for it, so the success report gets 409 → the destination ends failed (D6).
+    // The Panel has no pending transfer for it, so the success report gets 409 → the destination ends failed (docs/protocol.md D6.3).
     expect(ok.status).not.toBe(403);
     await expectNothingOnB(uuid);
   });

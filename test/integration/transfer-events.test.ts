@@ -14,7 +14,7 @@ import { EventRecorder } from '../helpers/ws.js';
 
 const strip = (line: string) => line.replace(/\u001b\[[0-9;]*m/g, '');
 
-/** D1/D2/D8 on the wire: every state once, in order, on both names, from both sides. */
+/** docs/protocol.md D1, D2, D8 on the wire: every state once, in order, on both names, from both sides. */
 describe('transfer events on the console websocket', () => {
   let tp: TestPanel;
   let a: TestNode;

@@ -45,7 +45,7 @@ function fixTarChecksums(tar: Buffer): Buffer {
   return out;
 }
 
-/** The statuses the contract (D4, D6) gives each code POST /api/transfers may answer for a body. */
+/** The statuses docs/protocol.md D4.1 and D6.3 give each code POST /api/transfers may answer for a body. */
 const CONTRACT: Record<string, number[]> = {
   BAD_REQUEST: [400],
   CHECKSUM_MISMATCH: [400],

@@ -29,7 +29,7 @@ describe('a 1 GiB transfer', () => {
   });
   afterAll(() => stopTwoNodes({ tp, a, b }));
 
-  // Issue 4's bound. Measured: about 140 MiB on each side, of which ~100 MiB is an idle daemon
+  // A transfer's memory must not grow with the server's size. Measured: about 140 MiB on each side, of which ~100 MiB is an idle daemon
   // (modules); the source runs on a fixed set of 1 MiB blocks recycled after each socket write.
   it('keeps each daemon\'s peak RSS below 200 MiB', async () => {
     const s = await tp.panel.admin.createServer({ node_id: a.id, ...ECHO_SERVER, skip_egg_scripts: true });

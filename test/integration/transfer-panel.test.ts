@@ -11,7 +11,7 @@ import {
 } from '../helpers/harness.js';
 import { multipart, postTransfer, sha256hex, tarGz, transferJwt } from '../helpers/wire.js';
 
-/** D6: Panel reports are idempotent; 5xx is retried, 409 ends the reporting. */
+/** docs/protocol.md D6.1, D6.2: Panel reports are idempotent; 5xx is retried, 409 ends the reporting. */
 describe('transfer outcome reports to the Panel', () => {
   let tp: TestPanel;
   let a: TestNode;

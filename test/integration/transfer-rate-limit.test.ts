@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ECHO_SERVER, startNode, startPanel, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
 
 /**
- * system.transfers.upload_limit (source) and download_limit (destination), MiB/s (D9), checked
+ * system.transfers.upload_limit (source) and download_limit (destination), MiB/s (docs/protocol.md D9.5), checked
  * loosely: the rate seen by the limited side's status API while 24 MiB of incompressible data
  * stream must be 8 MiB/s ±25 %. The bench (`bench/transfer.ts --rate`) checks them precisely over
  * at least 30 s.
@@ -14,7 +14,7 @@ const MiB = 1024 * 1024;
 const SIZE = 24 * MiB;
 const LIMIT = 8;
 
-describe('transfer rate limits (D9)', () => {
+describe('transfer rate limits (docs/protocol.md D9.5)', () => {
   let tp: TestPanel;
   let up: TestNode; // source with upload_limit
   let plain: TestNode; // no limits

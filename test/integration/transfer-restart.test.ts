@@ -11,7 +11,7 @@ import {
   type TestPanel,
 } from '../helpers/harness.js';
 
-/** D7: a transfer does not survive a restart, but leaves nothing stuck. */
+/** docs/protocol.md D7.4, D7.5: a transfer does not survive a restart, but leaves nothing stuck. */
 describe('a daemon killed mid-transfer (SIGKILL) and restarted', () => {
   let tp: TestPanel;
   let a: TestNode;
@@ -98,7 +98,7 @@ describe('a daemon killed mid-transfer (SIGKILL) and restarted', () => {
     await retrySucceeds(uuid);
   });
 
-  it('graceful shutdown of the source cancels its transfer and reports it (D9)', async () => {
+  it('graceful shutdown of the source cancels its transfer and reports it (docs/protocol.md D9.1)', async () => {
     const uuid = await serverWithData();
     await midStream(uuid);
     expect(await a.stop()).toBe(0);

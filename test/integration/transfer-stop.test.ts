@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTwoNodes, stopTwoNodes, waitFor, type TestNode, type TestPanel } from '../helpers/harness.js';
 
-/** D7: the graceful stop before a transfer, its timeout, and a cancel that arrives during it. */
+/** docs/protocol.md D7.2: the graceful stop before a transfer, its timeout, and a cancel that arrives during it. */
 describe('stopping the server before a transfer', () => {
   let tp: TestPanel;
   let a: TestNode;

@@ -22,7 +22,7 @@ const MiB = 1024 * 1024;
 const NL_NAME = 'sp ace ü 日本\nnl.txt';
 const BAD_UTF8 = Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe, 0x2e, 0x62, 0x69, 0x6e]); // "bad\xff\xfe.bin"
 
-/** A source tree exercising every fidelity rule of D5. */
+/** A source tree exercising every fidelity rule of docs/protocol.md D5.3. */
 function buildTree(root: string): void {
   const p = (...s: string[]): string => path.join(root, ...s);
   fs.mkdirSync(p('a/b/c'), { recursive: true });

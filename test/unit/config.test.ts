@@ -113,7 +113,7 @@ ignore_panel_config_updates: false
 `;
 
 describe('config.yml', () => {
-  it('loads a file written by the Go daemon unchanged, with the D9 additions defaulted', () => {
+  it('loads a file written by the Go daemon unchanged, with the docs/protocol.md D9.2 additions defaulted', () => {
     const { config } = parseConfigText(GO_CONFIG, 'config.yml');
     expect(config.token_id).toBe('AbCdEfGhIjKlMnOp');
     expect(config.system.user.uid).toBe(988);

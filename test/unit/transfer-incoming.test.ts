@@ -50,7 +50,7 @@ function expectError(a: IncomingAnswer, code: ErrorCode, message?: string | RegE
   if (message !== undefined) expect(a.error.message).toMatch(message);
 }
 
-/** D3/D4: a transfer that existed ended `outcome` and left nothing: data, registration, marker, listing. */
+/** docs/protocol.md D3.4, D4.2: a transfer that existed ended `outcome` and left nothing: data, registration, marker, listing. */
 async function expectCleanEnd(f: Fixture, outcome: 'failed' | 'cancelled', lastLine: string | RegExp): Promise<void> {
   const reports = await f.panel.reportsFor(UUID);
   expect(reports).toEqual([{ uuid: UUID, success: false }]);
@@ -93,7 +93,7 @@ function expectNothing(f: Fixture): void {
   expect([...f.servers.buses.values()].flat().filter((e) => e.event.startsWith('transfer'))).toEqual([]);
 }
 
-describe('the destination: rows of D4 that create nothing', () => {
+describe('the destination: rows of docs/protocol.md D4.1 that create nothing', () => {
   const now = () => Math.floor(Date.now() / 1000);
   const rows: [string, string | undefined, ErrorCode][] = [
     ['no Authorization', undefined, 'AUTH_MISSING'],
@@ -259,7 +259,7 @@ describe('the destination: every way a transfer fails, each ending clean with a 
     await expectCleanEnd(f, 'failed', /no such image/);
   });
 
-  it('PANEL_CONFLICT when the Panel answers 409 to the success report (D6)', async () => {
+  it('PANEL_CONFLICT when the Panel answers 409 to the success report (docs/protocol.md D6.3)', async () => {
     const f = known();
     f.panel.answerReport = async (_uuid, success) => {
       if (success) throw new PanelError(409, 'Conflict', 'Server is not being transferred.');
@@ -273,7 +273,7 @@ describe('the destination: every way a transfer fails, each ending clean with a 
   });
 });
 
-describe('the destination: cancel, delete and shutdown (D3, D7, D9)', () => {
+describe('the destination: cancel, delete and shutdown (docs/protocol.md D3, D7.3, D9.1)', () => {
   it('a cancel mid-stream: cancelling then cancelled, answered CANCELLED; a second cancel is refused', async () => {
     const f = known();
     const answer = post(f, new FakeBody([{ file: 'archive', data: await archiveOf(), open: true }]));

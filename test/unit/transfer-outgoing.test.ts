@@ -64,7 +64,7 @@ async function destination(answer: (req: IncomingMessage, res: ServerResponse, b
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/transfers`, request: request.promise, body: body.promise, bytes: () => count };
 }
 
-/** A destination's error answer, as the daemon gives it (D4). */
+/** A destination's error answer, as the daemon gives it (docs/protocol.md D4). */
 const refusal = (status: number, body: { error: string; code: string }) => (_req: IncomingMessage, res: ServerResponse) => {
   res.writeHead(status, { 'content-type': 'application/json', connection: 'close' });
   res.end(JSON.stringify(body));
@@ -101,7 +101,7 @@ function parts(body: Buffer, contentType: string): Map<string, Buffer> {
   return out;
 }
 
-/** D3 after a failure or cancel: unlocked, off the list, marker gone, failure reported, then the line. */
+/** docs/protocol.md D3.4 after a failure or cancel: unlocked, off the list, marker gone, failure reported, then the line. */
 async function expectReportedEnd(f: Fixture, server: Server, outcome: 'failed' | 'cancelled', lastLine: string | RegExp): Promise<void> {
   expect(await f.panel.reportsFor(UUID)).toEqual([{ uuid: UUID, success: false }]);
   if (outcome === 'cancelled') await f.servers.untilLine(UUID, 'Canceled.');
@@ -134,7 +134,7 @@ describe('the source: a successful transfer', () => {
     const tar = zlib.gunzipSync(body.get('archive')!);
     expect(tar.includes(data)).toBe(true);
 
-    expect(server.transferring).toBe(true); // until the Panel deletes it (D7)
+    expect(server.transferring).toBe(true); // until the Panel deletes it (docs/protocol.md D7.1)
     expect(f.panel.reports).toEqual([]);
     expect(f.manager.outgoing(UUID)).toBeUndefined();
     expect(f.manager.markers.list('outgoing')).toEqual([]);
@@ -166,7 +166,7 @@ describe('the source: a successful transfer', () => {
   });
 });
 
-describe('the source: stopping before the transfer (D7)', () => {
+describe('the source: stopping before the transfer (docs/protocol.md D7.2)', () => {
   it('a stop that fails answers 500, ends failed and unlocks, without a report or a failure line', async () => {
     const f = fixture();
     const server = source(f, { 'a.txt': Buffer.from('a') });
@@ -241,7 +241,7 @@ describe('the source: every way the push fails, each unlocking and reported', ()
     });
   }
 
-  it('the destination stops reading: the idle timeout ends it (D7)', async () => {
+  it('the destination stops reading: the idle timeout ends it (docs/protocol.md D7.6)', async () => {
     const f = fixture({ idle_timeout: 0.3, compression_level: 'none' });
     // incompressible and far more than the loopback socket buffers hold, so the writes block
     const server = source(f, { 'a.bin': randomBytes(24 * MiB) });
@@ -275,7 +275,7 @@ describe('the source: every way the push fails, each unlocking and reported', ()
   });
 });
 
-describe('the source: cancel, delete and shutdown (D3, D7, D9)', () => {
+describe('the source: cancel, delete and shutdown (docs/protocol.md D3, D7.3, D9.1)', () => {
   /** A transfer paced at 1 MiB/s of 3 MiB, with bytes already at the destination. */
   async function midStream(f: Fixture, answer: Parameters<typeof destination>[0] = (_req, res) => res.writeHead(200).end()) {
     const server = source(f, { 'a.bin': randomBytes(3 * MiB) });

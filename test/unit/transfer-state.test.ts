@@ -3,7 +3,7 @@ import { TERMINAL, Transfer, type TransferState } from '../../src/transfer/trans
 
 const STATES: TransferState[] = ['pending', 'processing', 'cancelling', 'cancelled', 'failed', 'completed'];
 
-/** D1: the only moves the machine makes; every other pair is refused. */
+/** docs/protocol.md D1.1: the only moves the machine makes; every other pair is refused. */
 const ALLOWED = new Set([
   'pending>processing',
   'pending>cancelling',
@@ -31,7 +31,7 @@ function at(state: TransferState): Transfer {
   return t;
 }
 
-describe('the transfer state machine (D1)', () => {
+describe('the transfer state machine (docs/protocol.md D1.1)', () => {
   for (const from of STATES) {
     for (const to of STATES) {
       const allowed = ALLOWED.has(`${from}>${to}`);
@@ -78,7 +78,7 @@ describe('the transfer state machine (D1)', () => {
     await expect(t.finished).resolves.toBe('failed');
   });
 
-  it('counts progress into the status view (D8)', () => {
+  it('counts progress into the status view (docs/protocol.md D8.2)', () => {
     const t = new Transfer('8d4e3f52-6a3c-4c2b-9a38-6d5f0b2f9a11', 'outgoing');
     t.setTotal(1000);
     t.addBytes(400);

@@ -267,7 +267,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     display.stop();
     display = undefined;
     out(`source: ${r2.source}   destination: ${r2.destination}   (cancel → both terminal in ${r2.verification})`);
-    // D3: the destination removes the server's registration right after publishing its terminal state.
+    // docs/protocol.md D3.4: the destination removes the server's registration right after publishing its terminal state.
     const isClean = async () => !fs.existsSync(a.serverDir(uuid)) && (await a.api('GET', `/api/servers/${uuid}`)).status === 404;
     const destClean = await waitFor(isClean, { timeoutMs: 5_000, what: 'the destination to be clean' }).then(
       () => true,

@@ -154,7 +154,7 @@ export class DemoNode {
     }
   }
 
-  /** SIGTERM (graceful, D9), SIGKILL after `graceMs`. */
+  /** SIGTERM (graceful, docs/protocol.md D9.1), SIGKILL after `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;

@@ -13,7 +13,7 @@ export const C = {
 /** An ANSI escape sequence, to strip colours from the daemons' transfer log lines. */
 export const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
 
-/** What a bar shows: the D8 view, any state text. */
+/** What a bar shows: the docs/protocol.md D8.2 view, any state text. */
 export type BarValues = Partial<Omit<TransferView, 'state'>> & { state?: string };
 
 export interface BarHandle {

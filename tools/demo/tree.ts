@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** One entry of a server tree, as the demo verifies it after a transfer (contract D5). */
+/** One entry of a server tree, as the demo verifies it after a transfer (docs/protocol.md D5.3). */
 export interface TreeEntry {
   type: 'file' | 'dir' | 'symlink';
   /** 0777 bits (setuid/setgid/sticky are dropped by a transfer); 0 for symlinks. */

@@ -355,7 +355,7 @@ export class PanelCore {
 
   // ---- transfers ----
 
-  /** The Panel's transfer start (transfers.md §2). */
+  /** The Panel's transfer start (docs/protocol.md W25.2). */
   async startTransfer(
     uuid: string,
     input: { node_id: number; allocation?: Partial<Allocation>; scope?: string },

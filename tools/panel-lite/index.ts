@@ -12,7 +12,7 @@ import { StateStore, type NodeRecord, type PanelState, type ServerRecord, type T
 
 /**
  * panel-lite: an in-repo stand-in for the Pterodactyl Panel. The main port answers the node-facing
- * remote API exactly like Panel 1.11 (panel-api.md); the admin port offers a small JSON API.
+ * remote API exactly like Panel 1.11 (docs/protocol.md W22–W25); the admin port offers a small JSON API.
  */
 
 export interface PanelLiteOptions {

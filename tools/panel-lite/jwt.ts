@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { randomAlnum } from './state.js';
 
 /**
- * Node JWTs as the Panel signs them (panel-api.md §3, transfers.md §3, websocket.md §2.1):
+ * Node JWTs as the Panel signs them (docs/protocol.md W24):
  * HS256 with the target node's daemon token, integer dates, `aud` as an array.
  */
 
@@ -81,7 +81,7 @@ export function md5Hex(s: string): string {
   return createHash('md5').update(s).digest('hex');
 }
 
-/** The transfer token (transfers.md §3): key = destination token, jti = sha256(uuid), sub = uuid, 15 min. */
+/** The transfer token (docs/protocol.md W24.3): key = destination token, jti = sha256(uuid), sub = uuid, 15 min. */
 export function transferToken(opts: {
   issuer: string;
   destinationUrl: string;
@@ -110,7 +110,7 @@ export function transferToken(opts: {
 
 export const ROOT_ADMIN_PERMISSIONS = ['*', 'admin.websocket.errors', 'admin.websocket.install', 'admin.websocket.transfer'];
 
-/** The websocket token (websocket.md §2.1): jti = md5(user id ‖ server uuid), 10 min by default. */
+/** The websocket token (docs/protocol.md W24.2): jti = md5(user id ‖ server uuid), 10 min by default. */
 export function websocketToken(opts: {
   issuer: string;
   nodeUrl: string;

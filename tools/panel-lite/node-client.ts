@@ -1,7 +1,7 @@
 import { request } from 'undici';
 import type { NodeRecord } from './state.js';
 
-/** Panel → Wings calls (panel-api.md §4): `Authorization: Bearer <daemon token>`, JSON, 15 s timeout. */
+/** Panel → Wings calls (docs/protocol.md W25.1): `Authorization: Bearer <daemon token>`, JSON, 15 s timeout. */
 
 export interface NodeResponse {
   ok: boolean;

@@ -5,7 +5,7 @@ import type { PanelCore } from './core.js';
 import { serverConfiguration } from './render.js';
 import type { NodeRecord, ServerRecord } from './state.js';
 
-/** The node-facing "remote" API of the Panel (panel-api.md), under /api/remote. */
+/** The node-facing "remote" API of the Panel (docs/protocol.md W22, W23), under /api/remote. */
 
 const ERROR_CODES: Record<number, string> = {
   400: 'BadRequestHttpException',

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import type { NodeRecord, ServerRecord } from './state.js';
 
-/** What the Panel serves about servers and nodes: server configuration (panel-api.md §2.3) and node config.yml. */
+/** What the Panel serves about servers and nodes: server configuration (docs/protocol.md W23.3) and node config.yml. */
 
 /** The environment the Panel sends: egg variables plus its own (STARTUP, P_SERVER_*, SERVER_*). */
 export function serverEnvironment(server: ServerRecord, node: NodeRecord | undefined): Record<string, unknown> {

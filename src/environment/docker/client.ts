@@ -29,9 +29,9 @@ export async function connectDocker(_config?: Config, options: { timeoutMs?: num
 }
 
 /**
- * Boot step of daemon.md §6.1: make sure the configured network exists (created as the Go daemon
- * creates it), then derive `network.driver`, `interface` and `ispn` from it. In network mode `none`
- * or `host` no network is inspected or created at all.
+ * Boot step of docs/protocol.md W15.1: make sure the configured network exists (created as the Go
+ * daemon creates it), then derive `network.driver`, `interface` and `ispn` from it. In network mode
+ * `none` or `host` no network is inspected or created at all.
  */
 export async function ensureDockerNetwork(docker: Dockerode, config: Config, logger: Logger): Promise<void> {
   const net = config.docker.network;

@@ -8,14 +8,15 @@ import type { ServerSettings } from '../server-configuration.js';
 export { stopSignal } from '../stop.js';
 
 /**
- * Pure builders for the Docker container configuration of daemon.md §6.2–§6.5 and §6.11. No engine
- * calls here, so every rule can be unit-tested.
+ * Pure builders for the Docker container configuration of
+ * docs/protocol.md W14, W15.2–W15.4 and W15.10. No engine calls here, so every rule can be
+ * unit-tested.
  */
 
-/** Label every wings-ts container carries: the uuid of the node that owns it (contract D9). */
+/** Label every wings-ts container carries: the uuid of the node that owns it (docs/protocol.md D9.4). */
 export const NODE_LABEL = 'wings-ts.node';
 
-/** Capabilities dropped from server containers (§6.2). */
+/** Capabilities dropped from server containers (docs/protocol.md W15.2). */
 export const DROPPED_CAPABILITIES = [
   'setpcap',
   'mknod',
@@ -49,7 +50,7 @@ export function imageName(image: string): string {
   return image.startsWith('~') ? image.slice(1) : image;
 }
 
-/** Memory overhead multiplier (§6.4). */
+/** Memory overhead multiplier (docs/protocol.md W15.3). */
 export function memoryMultiplier(config: Config, memoryMb: number): number {
   const overhead = config.docker.overhead;
   if (overhead.override) {
@@ -66,7 +67,10 @@ export function memoryMultiplier(config: Config, memoryMb: number): number {
   return 1.05;
 }
 
-/** Container resources with the Go arithmetic of §6.4; `pidsLimit` only for server containers. */
+/**
+ * Container resources with the Go arithmetic of docs/protocol.md W15.3; `pidsLimit` only for server
+ * containers.
+ */
 export function containerResources(
   config: Config,
   build: Build,
@@ -91,7 +95,7 @@ export function containerResources(
   return resources;
 }
 
-/** The build used for the installer container (§6.11): memory floor and CPU rule. */
+/** The build used for the installer container (docs/protocol.md W15.10): memory floor and CPU rule. */
 export function installerBuild(config: Config, build: Build): Build {
   const limits = config.docker.installer_limits;
   let cpu = build.cpu_limit;
@@ -100,7 +104,10 @@ export function installerBuild(config: Config, build: Build): Build {
   return { ...build, memory_limit: Math.max(build.memory_limit, limits.memory), cpu_limit: cpu };
 }
 
-/** Environment of a server container: `SERVER_IP=127.0.0.1` becomes the network interface (§6.3). */
+/**
+ * Environment of a server container: `SERVER_IP=127.0.0.1` becomes the network interface
+ * (docs/protocol.md W14).
+ */
 export function containerEnv(config: Config, env: string[]): string[] {
   return env.map((e) => (e === 'SERVER_IP=127.0.0.1' ? `SERVER_IP=${config.docker.network.interface}` : e));
 }
@@ -119,7 +126,7 @@ export function containerLabels(
   };
 }
 
-/** Exposed ports and bindings from the allocations (§6.2); none in network mode `none`. */
+/** Exposed ports and bindings from the allocations (docs/protocol.md W15.2); none in network mode `none`. */
 export function portBindings(
   config: Config,
   mappings: Record<string, number[]> | null,
@@ -152,7 +159,7 @@ export function cleanPath(p: string): string {
   return normalized.length > 1 && normalized.endsWith('/') ? normalized.slice(0, -1) : normalized;
 }
 
-/** Bind mounts of a server container (§6.5), as `source:target[:ro]` strings. */
+/** Bind mounts of a server container (docs/protocol.md W15.4), as `source:target[:ro]` strings. */
 export function serverBinds(
   config: Config,
   dataDirectory: string,
@@ -189,7 +196,7 @@ export function containerUser(config: Config): string {
     : `${user.uid}:${user.gid}`;
 }
 
-/** The bridge network used with `force_outgoing_ip` (§6.2). */
+/** The bridge network used with `force_outgoing_ip` (docs/protocol.md W15.2). */
 export function outgoingIpNetworkName(ip: string): string {
   return `ip-${ip.replace(/[.:]/g, '-')}`;
 }
@@ -205,7 +212,7 @@ export interface ServerContainerInput {
   logger?: Logger;
 }
 
-/** Create options of a server container (§6.2). */
+/** Create options of a server container (docs/protocol.md W15.2). */
 export function serverContainerOptions(input: ServerContainerInput): Dockerode.ContainerCreateOptions {
   const { config, settings } = input;
   const ports = portBindings(config, settings.allocations.mappings);
@@ -252,7 +259,7 @@ export interface InstallerContainerInput {
   networkMode: string;
 }
 
-/** Create options of the installer container (§6.11). */
+/** Create options of the installer container (docs/protocol.md W15.10). */
 export function installerContainerOptions(input: InstallerContainerInput): Dockerode.ContainerCreateOptions {
   const { config } = input;
   return {

@@ -9,7 +9,7 @@ import { serverNetworkMode } from './network.js';
 /**
  * The engine side of one server's containers: looking them up with the ownership check, creating
  * the server container, removing, updating its limits. A node only touches containers labelled
- * with its own node uuid (contract D9), so every lookup goes through `inspectOwned`.
+ * with its own node uuid (docs/protocol.md D9.4), so every lookup goes through `inspectOwned`.
  */
 export class ServerContainer {
   constructor(

@@ -8,7 +8,7 @@ export const PULL_STARTED = 'Pulling Docker container image, this could take a f
 export const PULL_FINISHED = 'Finished pulling Docker container image';
 const PULL_TIMEOUT_MS = 15 * 60 * 1000;
 
-/** Pull credentials: the first `docker.registries` key that is a prefix of the image (§1.5). */
+/** Pull credentials: the first `docker.registries` key that is a prefix of the image (docs/protocol.md W15.9). */
 export function registryAuth(
   config: Config,
   image: string,

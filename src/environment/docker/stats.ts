@@ -8,8 +8,8 @@ import { engineCall } from './errors.js';
 const STATS_TIMEOUT_MS = 10_000;
 
 /**
- * Resource arithmetic of daemon.md §6.9 for one-shot samples: the engine's one-shot answer has no
- * `precpu_stats`, so the CPU delta is taken against the previous sample we kept.
+ * Resource arithmetic of docs/protocol.md W15.8 for one-shot samples: the engine's one-shot answer
+ * has no `precpu_stats`, so the CPU delta is taken against the previous sample we kept.
  */
 
 export interface CpuSample {

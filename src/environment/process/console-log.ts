@@ -5,8 +5,8 @@ import type { Logger } from 'pino';
 
 /**
  * The per-server console history of the process environment: `<log_directory>/console/<uuid>.log`
- * (contract D9), the counterpart of the Docker container log (daemon.md §5.7: truncated at every
- * start, so it covers the current run only; daemon messages are never in it).
+ * (docs/protocol.md D9.3), the counterpart of the Docker container log (docs/protocol.md W11.4:
+ * truncated at every start, so it covers the current run only; daemon messages are never in it).
  *
  * One line per console line. A console line can itself contain `\n` (the splitter turns
  * "space + CR" into `\r\n`), so such a line is stored with that `\r\n` turned back into ` \r` and

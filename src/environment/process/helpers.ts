@@ -17,9 +17,9 @@ export function expandInvocation(invocation: string): string {
 }
 
 /**
- * The child's environment: the server's variables (daemon.md §6.3, `KEY=value`, first occurrence
- * wins), then `HOME=<data directory>` (the container's home is its data directory) and the
- * daemon's `PATH` (the Docker image would bring its own).
+ * The child's environment: the server's variables (docs/protocol.md W14, `KEY=value`, first
+ * occurrence wins), then `HOME=<data directory>` (the container's home is its data directory) and
+ * the daemon's `PATH` (the Docker image would bring its own).
  */
 export function buildChildEnvironment(variables: readonly string[], home: string): NodeJS.ProcessEnv {
   const env: Record<string, string> = {};

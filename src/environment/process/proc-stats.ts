@@ -3,7 +3,7 @@ import type { EnvironmentStats } from '../environment.js';
 
 /**
  * Resource usage of a process tree from Linux /proc, for the process environment's stats (the
- * counterpart of Docker's stats stream, daemon.md §6.9).
+ * counterpart of Docker's stats stream, docs/protocol.md W15.8).
  *
  * The tree is every process whose process group or session is the leader's pid: the environment
  * spawns the server with `detached: true` (setsid), so the server and everything it starts share

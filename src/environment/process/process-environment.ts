@@ -42,9 +42,10 @@ interface Run {
 }
 
 /**
- * The `process` environment (contract D9): runs a server's startup command as a child process in
- * its data directory, for machines without Docker (development, tests, the demo), with the console,
- * stop and state rules of the Docker environment (daemon.md §5.3, §5.7, §6.6–§6.8).
+ * The `process` environment (docs/protocol.md D9.3): runs a server's startup command as a child
+ * process in its data directory, for machines without Docker (development, tests, the demo), with
+ * the console, stop and state rules of the Docker environment
+ * (docs/protocol.md W9.1, W11, W15.5–W15.7).
  *
  * - The command is `/bin/sh -c <invocation>` with `{{VAR}}` turned into `${VAR}` (see
  *   `expandInvocation`), cwd = data directory, env = the server's variables plus `HOME` (the data
@@ -219,9 +220,10 @@ export class ProcessEnvironment extends EventEmitter implements Environment {
   }
 
   /**
-   * Daemon shutdown: process-environment servers do not outlive the daemon (D9), so the child is
-   * stopped (SIGTERM, SIGKILL after 5 s). Listeners are removed first, so the shutdown does not
-   * report `stopping`/`offline` (the server keeps its persisted state and restores it at boot).
+   * Daemon shutdown: process-environment servers do not outlive the daemon (docs/protocol.md D9.1),
+   * so the child is stopped (SIGTERM, SIGKILL after 5 s). Listeners are removed first, so the
+   * shutdown does not report `stopping`/`offline` (the server keeps its persisted state and
+   * restores it at boot).
    */
   async detach(): Promise<void> {
     this.removeAllListeners();

@@ -19,7 +19,7 @@ export const receiveTransferRoutes: Routes = async (app, ctx) => {
           description:
             'Receive a server (destination). Authorization: Bearer <transfer JWT signed with this node\'s token>. ' +
             'Multipart body: part `archive` (tar.gz) then part `checksum` (hex SHA-256 of the archive part). ' +
-            'Errors: JSON {error, code} (contract D4).',
+            'Errors: JSON {error, code} (docs/protocol.md D4).',
         },
       },
       async (request, reply) => {
@@ -32,13 +32,13 @@ export const receiveTransferRoutes: Routes = async (app, ctx) => {
 
 /** The destination's view of its incoming transfers (node token). */
 export const transfersRoutes: Routes = async (app, ctx) => {
-  app.get('/api/transfers', { schema: { description: 'Every active transfer of this node, both directions (D8).' } }, async () =>
+  app.get('/api/transfers', { schema: { description: 'Every active transfer of this node, both directions (docs/protocol.md D8.1).' } }, async () =>
     ctx.transfers.list(),
   );
 
   app.get(
     '/api/transfers/:server',
-    { schema: { description: 'The incoming transfer of a server (D8); 404 when none.', params: serverParams } },
+    { schema: { description: 'The incoming transfer of a server (docs/protocol.md D8.1); 404 when none.', params: serverParams } },
     async (request) => {
       const t = ctx.transfers.incoming(request.params.server);
       if (!t) throw new WingsError('NOT_FOUND', NOT_FOUND);
@@ -48,7 +48,7 @@ export const transfersRoutes: Routes = async (app, ctx) => {
 
   app.delete(
     '/api/transfers/:server',
-    { schema: { description: 'Cancel an incoming transfer (D3): 202, or 409 when none is cancellable.', params: serverParams } },
+    { schema: { description: 'Cancel an incoming transfer (docs/protocol.md D3.1): 202, or 409 when none is cancellable.', params: serverParams } },
     async (request, reply) => {
       const t = ctx.transfers.incoming(request.params.server);
       if (!t || !t.cancel()) throw new WingsError('NOT_TRANSFERRING', NOT_TRANSFERRING);

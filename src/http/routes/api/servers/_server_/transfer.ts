@@ -31,7 +31,7 @@ export const serverTransferRoutes: ServerRoutes = async (app, ctx, serverOf) => 
 
   app.get(
     '/api/servers/:server/transfer',
-    { schema: { description: 'The outgoing transfer of a server (D8); 404 when none.' } },
+    { schema: { description: 'The outgoing transfer of a server (docs/protocol.md D8.1); 404 when none.' } },
     async (request) => {
       const t = ctx.transfers.outgoing(serverOf(request).uuid);
       if (!t) throw new WingsError('NOT_FOUND', NOT_FOUND);
@@ -41,7 +41,7 @@ export const serverTransferRoutes: ServerRoutes = async (app, ctx, serverOf) => 
 
   app.delete(
     '/api/servers/:server/transfer',
-    { schema: { description: 'Cancel the outgoing transfer (D3): 202, or 409 when none is cancellable.' } },
+    { schema: { description: 'Cancel the outgoing transfer (docs/protocol.md D3.1): 202, or 409 when none is cancellable.' } },
     async (request, reply) => {
       const t = ctx.transfers.outgoing(serverOf(request).uuid);
       if (!t || !t.cancel()) throw new WingsError('NOT_TRANSFERRING', NOT_TRANSFERRING);
