@@ -1,4 +1,7 @@
 /**
+ * Over 400 lines on purpose: the tree walk, the block pool and the ordered hand-off to the gzip
+ * workers share one backpressure bound; split, that bound would be spread over three files.
+ *
  * Packs a server's data directory into a gzip-compressed POSIX (pax) tar, streaming
  * (docs/protocol.md D5.1).
  *

@@ -1,4 +1,7 @@
 /**
+ * Over 400 lines on purpose: the encoder and the decoder of one format, kept side by side so that
+ * what one writes the other reads (round-trip tests in test/unit/archive*.test.ts).
+ *
  * A minimal POSIX (pax) tar codec that works on raw name bytes.
  *
  * Why not tar-stream for this part: tar-stream 3.2.2 encodes and decodes names and pax records

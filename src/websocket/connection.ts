@@ -1,3 +1,6 @@
+// Over 400 lines: one console socket's life (auth, permission checks per event, the outbound
+// queue with its write deadline, throttles and event fan-out) shares the socket's state; split
+// it, and each part would reach into the others' fields. docs/architecture.md, websocket/.
 import { randomUUID } from 'node:crypto';
 import { decodeJwt, type JWTPayload } from 'jose';
 import type { Logger } from 'pino';
