@@ -97,7 +97,7 @@ export class IncomingTransfer extends TransferRunner {
     this.answer = new Promise((resolve) => (this.sendAnswer = resolve));
     const idleTimeout = manager.deps.config().system.transfers.idle_timeout;
     this.idle = new IdleWatchdog(idleTimeout * 1000, () =>
-      this.abortWith(new WingsError('IDLE_TIMEOUT', `No data received for ${idleTimeout} seconds.`)),
+      this.abortWith(new WingsError('IDLE_TIMEOUT', `No data received for ${idleTimeout} seconds. Raise system.transfers.idle_timeout if the link is that slow.`)),
     );
     const size = req.transferSize;
     this.transfer.setTotal(size !== undefined && /^\d+$/.test(size) ? Number(size) : null);
@@ -289,7 +289,8 @@ export class IncomingTransfer extends TransferRunner {
       await target?.environment.destroy().catch((err) => logger.warn({ server: this.server, err }, 'destroy failed'));
     }
     if (target) target.transferring = false;
-    this.manager.log(this, outcome === 'completed' ? 'Transfer completed.' : outcome === 'cancelled' ? 'Canceled.' : `Transfer failed: ${t.error}`);
+    if (outcome === 'completed') this.manager.log(this, 'Transfer completed.');
+    else this.manager.log(this, outcome === 'cancelled' ? 'Canceled.' : `Transfer failed: ${t.error}`, 'warn');
     this.enter(outcome);
     this.manager.unregister(this);
     if (outcome !== 'completed' && target) {

@@ -101,10 +101,13 @@ export class TransferManager {
     if (compat) bus.publish('transfer status', compat);
   }
 
-  /** A transfer log line on both event names (docs/protocol.md D2.2). */
-  log(transfer: TransferHandle, message: string): void {
+  /**
+   * A transfer log line on both event names (docs/protocol.md D2.2). `warn` for the lines that end
+   * a transfer badly (failed, cancelled): an operator filters the daemon's log on them.
+   */
+  log(transfer: TransferHandle, message: string, level: 'info' | 'warn' = 'info'): void {
     const side = transfer.direction === 'outgoing' ? 'source' : 'destination';
-    this.logger.info({ server: transfer.server, direction: transfer.direction }, message);
+    this.logger[level]({ server: transfer.server, direction: transfer.direction }, message);
     const bus = this.buses.get(transfer);
     if (!bus) return;
     const line = transferLogLine(side, message);

@@ -64,7 +64,7 @@ export class OutgoingTransfer extends TransferRunner {
     this.deletedAfterSend = new Promise((resolve) => (this.markDeleted = () => resolve('deleted')));
     const idleTimeout = manager.deps.config().system.transfers.idle_timeout;
     this.idle = new IdleWatchdog(idleTimeout * 1000, () =>
-      this.abortWith(new WingsError('IDLE_TIMEOUT', `No data moved for ${idleTimeout} seconds.`)),
+      this.abortWith(new WingsError('IDLE_TIMEOUT', `No data moved for ${idleTimeout} seconds. Raise system.transfers.idle_timeout if the link is that slow.`)),
     );
   }
 
@@ -201,7 +201,7 @@ export class OutgoingTransfer extends TransferRunner {
     const answered = isWingsError(error, 'STOP_TIMEOUT');
     if (outcome === 'failed') {
       t.recordError(error);
-      if (!answered) this.manager.log(this, `Transfer failed: ${t.error}`);
+      if (!answered) this.manager.log(this, `Transfer failed: ${t.error}`, 'warn');
     }
     if (outcome !== 'completed') this.source.transferring = false;
     this.enter(outcome);
@@ -209,6 +209,6 @@ export class OutgoingTransfer extends TransferRunner {
     t.settle();
     if (outcome === 'completed' || answered) return;
     await reportOutcome(this.manager.deps.panel, this.manager.logger, this.server, false);
-    if (outcome === 'cancelled') this.manager.log(this, 'Canceled.');
+    if (outcome === 'cancelled') this.manager.log(this, 'Canceled.', 'warn');
   }
 }

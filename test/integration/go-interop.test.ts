@@ -204,6 +204,10 @@ describe('Go-shaped peers', () => {
       expect((await node.api('POST', `/api/servers/${s.uuid}/commands`, { commands: ['x'] })).status).toBe(409); // locked
       await waitFor(async () => (await node.api('GET', `/api/servers/${s.uuid}/transfer`)).status === 404, { what: 'source gave up', timeoutMs: 10_000 });
       await node.waitForLog('Transfer failed: No data moved for 1 seconds.');
+      // at warn, and naming the key that sets the limit
+      const failedLine = node.log().split('\n').find((l) => l.includes('Transfer failed: No data moved'));
+      expect(failedLine).toContain('"level":40');
+      expect(failedLine).toContain('Raise system.transfers.idle_timeout if the link is that slow.');
       await tp.panel.waitForCall(new RegExp(`/servers/${s.uuid}/transfer/failure$`), { timeoutMs: 5000 });
       // unlocked: a stopped server now answers 502 to commands, not 409
       expect((await node.api('POST', `/api/servers/${s.uuid}/commands`, { commands: ['x'] })).status).toBe(502);
