@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { VERSION } from '../version.js';
+import type { Answers } from './answers.js';
 import type { WingsApp } from './types.js';
 
 /**
@@ -37,6 +38,56 @@ export async function registerOpenapi(app: WingsApp): Promise<void> {
       },
       security: [{ nodeToken: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: documentAnswers,
   });
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  101: 'Switching Protocols',
+  200: 'OK',
+  202: 'Accepted',
+  204: 'No Content',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  422: 'Unprocessable Entity',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  507: 'Insufficient Storage',
+};
+
+type TransformInput = Parameters<typeof jsonSchemaTransform>[0];
+
+/**
+ * jsonSchemaTransform, with each route's `answers` as its responses (answers.ts: documentation only,
+ * never serialization) and `documentedBody` in place of its body.
+ */
+function documentAnswers(input: TransformInput): ReturnType<typeof jsonSchemaTransform> {
+  if (!input.schema) return jsonSchemaTransform(input);
+  const { answers, documentedBody, ...schema } = input.schema as TransformInput['schema'] & {
+    answers?: Answers;
+    documentedBody?: unknown;
+  };
+  const withBodies: Record<string, unknown> = {};
+  const bodiless: number[] = [];
+  for (const [status, body] of Object.entries(answers ?? {})) {
+    if (body === null) bodiless.push(Number(status));
+    else withBodies[status] = { description: STATUS_TEXT[Number(status)] ?? status, content: { 'application/json': { schema: body } } };
+  }
+  const out = jsonSchemaTransform({
+    ...input,
+    schema: {
+      ...schema,
+      ...(documentedBody === undefined ? {} : { body: documentedBody }),
+      ...(answers === undefined ? {} : { response: withBodies }),
+    },
+  });
+  if (bodiless.length > 0) {
+    const response = ((out.schema as { response?: Record<string, unknown> }).response ??= {});
+    for (const status of bodiless) response[status] = { description: STATUS_TEXT[status] ?? String(status), type: 'null' };
+  }
+  return out;
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { CODED_ERROR, NO_BODY } from '../http/answers.js';
 import websocket from '@fastify/websocket';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
@@ -62,7 +63,9 @@ export async function websocketRoutes(app: WingsApp, ctx: DaemonContext, serverO
     exposeHeadRoute: false,
     schema: {
       description:
-        'The console websocket (upgrade only). Authenticate inside the socket with `{"event":"auth","args":["<jwt>"]}`; no node token.',
+        'The console websocket (upgrade only). Authenticate inside the socket with `{"event":"auth","args":["<jwt>"]}`; no node token. ' +
+        'Its events are in docs/protocol.md (W16–W21).',
+      answers: { 101: NO_BODY, 400: CODED_ERROR, 403: NO_BODY, 404: CODED_ERROR },
     },
     preHandler: async (request: FastifyRequest, reply: FastifyReply) => {
       reply.headers(HARDENING_HEADERS);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BODY_422, NODE_TOKEN, NO_BODY } from '../../answers.js';
 import { ANSWER_422 } from '../../errors.js';
 import type { Routes } from '../../types.js';
 
@@ -10,6 +11,7 @@ export const deauthorizeUserRoutes: Routes = async (app, ctx) => {
       schema: {
         description: 'Revoke a user\'s websocket tokens on the listed servers (all when empty) and close their sockets.',
         body: z.object({ user: z.string(), servers: z.array(z.string()).nullish() }),
+        answers: { 204: NO_BODY, ...NODE_TOKEN, ...BODY_422 },
       },
       config: ANSWER_422,
     },

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { NODE_TOKEN } from '../../answers.js';
 import os from 'node:os';
 import { z } from 'zod';
 import { VERSION } from '../../../version.js';
@@ -38,7 +39,8 @@ interface DockerInfo {
 export const systemRoutes: Routes = async (app, ctx) => {
   app.get(
     '/api/system',
-    { schema: { description: 'Node information (legacy shape; `?v=2` for the detailed one).', querystring: z.object({ v: z.string().optional() }) } },
+    { schema: { description: 'Node information (legacy shape; `?v=2` for the detailed one).', querystring: z.object({ v: z.string().optional() }),
+      answers: { 200: z.looseObject({ version: z.string() }), ...NODE_TOKEN } } },
     async (request) => {
       const { v } = request.query;
       const system = {

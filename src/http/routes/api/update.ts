@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JSON_BODY, NODE_TOKEN } from '../../answers.js';
 import { applyPanelUpdate } from '../../../config/load.js';
 import { WingsError } from '../../../errors.js';
 import { UNPARSABLE } from '../../errors.js';
@@ -11,7 +12,13 @@ const update = z.record(z.string(), z.unknown());
 export const updateRoutes: Routes = async (app, ctx) => {
   app.post(
     '/api/update',
-    { schema: { description: 'Push node configuration from the Panel (merged onto the current configuration).' } },
+    {
+      schema: {
+        description: 'Push node configuration from the Panel (merged onto the current configuration).',
+        documentedBody: update,
+        answers: { 200: z.object({ applied: z.boolean() }), ...NODE_TOKEN, ...JSON_BODY },
+      },
+    },
     async (request) => {
       const cfg = ctx.config();
       // Go reads the body only after this check, so the route has no body schema.

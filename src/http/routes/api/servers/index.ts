@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BODY_422, CODED_ERROR, NODE_TOKEN, NO_BODY, OPAQUE_ERROR } from '../../../answers.js';
 import { WingsError } from '../../../../errors.js';
 import { PanelError } from '../../../../panel/client.js';
 import { parseServerConfiguration } from '../../../../server/configuration.js';
@@ -27,7 +28,7 @@ async function configurationFromPanel(ctx: DaemonContext, uuid: string): Promise
 export const serversRoutes: Routes = async (app, ctx) => {
   const log = ctx.logger.child({ component: 'servers' });
 
-  app.get('/api/servers', { schema: { description: 'Every server of this node.' } }, async () =>
+  app.get('/api/servers', { schema: { description: 'Every server of this node.', answers: { 200: z.array(z.looseObject({})), ...NODE_TOKEN } } }, async () =>
     ctx.servers.list().map((s) => s.apiView()),
   );
 
@@ -39,6 +40,7 @@ export const serversRoutes: Routes = async (app, ctx) => {
           'Create a server from its Panel configuration; installs it in the background. ' +
           'When the Panel refuses the configuration: 502 {error, code: "PANEL"} with what the Panel answered.',
         body: z.object({ uuid: z.string(), start_on_completion: z.boolean().optional() }),
+        answers: { 202: NO_BODY, ...NODE_TOKEN, ...BODY_422, 409: CODED_ERROR, 500: OPAQUE_ERROR, 502: CODED_ERROR },
       },
       config: ANSWER_422,
     },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CODED_ERROR, JSON_BODY, NO_BODY, ONE_SERVER } from '../../../../answers.js';
 import { WingsError } from '../../../../../errors.js';
 import { refuseWhileTransferring } from '../../../../server-scope.js';
 import type { ServerRoutes } from '../../../../types.js';
@@ -12,6 +13,7 @@ export const commandsRoutes: ServerRoutes = async (app, ctx, serverOf) => {
       schema: {
         description: 'Write console commands to the running server.',
         body: z.object({ commands: z.array(z.string()) }),
+        answers: { 204: NO_BODY, ...ONE_SERVER, ...JSON_BODY, 409: CODED_ERROR, 502: CODED_ERROR },
       },
     },
     async (request, reply) => {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { CODED_ERROR, NO_BODY, ONE_SERVER } from '../../../../answers.js';
 import { WingsError } from '../../../../../errors.js';
 import type { Server } from '../../../../../server/server.js';
 import { refuseWhileTransferring } from '../../../../server-scope.js';
@@ -28,7 +29,7 @@ export function installInBackground(server: Server, reinstall: boolean, log: Log
 /** POST /api/servers/:server/install */
 export const installRoutes: ServerRoutes = async (app, ctx, serverOf) => {
   const log = ctx.logger.child({ component: 'servers' });
-  app.post('/api/servers/:server/install', { schema: { description: 'Run the install script.' } }, async (request, reply) => {
+  app.post('/api/servers/:server/install', { schema: { description: 'Run the install script.', answers: { 202: NO_BODY, ...ONE_SERVER, 409: CODED_ERROR } } }, async (request, reply) => {
     installInBackground(serverOf(request), false, log);
     return reply.code(202).send();
   });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ONE_SERVER } from '../../../../answers.js';
 import type { ServerRoutes } from '../../../../types.js';
 
 /** GET /api/servers/:server/logs?size=N */
@@ -9,6 +10,7 @@ export const logsRoutes: ServerRoutes = async (app, _ctx, serverOf) => {
       schema: {
         description: 'The last lines of the console (size ≤ 100).',
         querystring: z.object({ size: z.string().optional() }),
+        answers: { 200: z.object({ data: z.array(z.string()).nullable() }), ...ONE_SERVER },
       },
     },
     async (request) => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ANY_ERROR, CODED_ERROR, NO_BODY, ONE_SERVER } from '../../../../answers.js';
 import { WingsError, isWingsError } from '../../../../../errors.js';
 import { POWER_ACTIONS, type PowerAction } from '../../../../../server/server.js';
 import { refuseWhileTransferring } from '../../../../server-scope.js';
@@ -19,6 +20,9 @@ export const powerRoutes: ServerRoutes = async (app, ctx, serverOf) => {
       schema: {
         description: 'Start, stop, restart or kill; answers 202 at once and runs in the background.',
         body: z.object({ action: z.string(), wait_seconds: z.number().int().optional() }),
+        // The document names the actions; the handler checks them, so a bad one keeps Go's 422 body.
+        documentedBody: z.object({ action: z.enum(POWER_ACTIONS), wait_seconds: z.number().int().optional() }),
+        answers: { 202: NO_BODY, ...ONE_SERVER, 400: ANY_ERROR, 409: CODED_ERROR, 422: CODED_ERROR },
       },
     },
     async (request, reply) => {

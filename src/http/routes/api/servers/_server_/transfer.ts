@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CODED_ERROR, JSON_BODY, NO_BODY, ONE_SERVER } from '../../../../answers.js';
 import { WingsError } from '../../../../../errors.js';
 import { initiateOutgoing } from '../../../../../transfer/outgoing.js';
 import { NOT_FOUND, NOT_TRANSFERRING } from '../../../../errors.js';
@@ -17,6 +18,7 @@ export const serverTransferRoutes: ServerRoutes = async (app, ctx, serverOf) => 
           server: z.unknown().optional(),
           server_id: z.unknown().optional(),
         }),
+        answers: { 202: NO_BODY, ...ONE_SERVER, ...JSON_BODY, 409: CODED_ERROR, 500: CODED_ERROR },
       },
     },
     async (request, reply) => {
@@ -31,7 +33,12 @@ export const serverTransferRoutes: ServerRoutes = async (app, ctx, serverOf) => 
 
   app.get(
     '/api/servers/:server/transfer',
-    { schema: { description: 'The outgoing transfer of a server (docs/protocol.md D8.1); 404 when none.' } },
+    {
+      schema: {
+        description: 'The outgoing transfer of a server (docs/protocol.md D8.1); 404 when none.',
+        answers: { 200: z.looseObject({}), ...ONE_SERVER },
+      },
+    },
     async (request) => {
       const t = ctx.transfers.outgoing(serverOf(request).uuid);
       if (!t) throw new WingsError('NOT_FOUND', NOT_FOUND);
@@ -41,7 +48,12 @@ export const serverTransferRoutes: ServerRoutes = async (app, ctx, serverOf) => 
 
   app.delete(
     '/api/servers/:server/transfer',
-    { schema: { description: 'Cancel the outgoing transfer (docs/protocol.md D3.1): 202, or 409 when none is cancellable.' } },
+    {
+      schema: {
+        description: 'Cancel the outgoing transfer (docs/protocol.md D3.1): 202, or 409 when none is cancellable.',
+        answers: { 202: NO_BODY, ...ONE_SERVER, 409: CODED_ERROR },
+      },
+    },
     async (request, reply) => {
       const t = ctx.transfers.outgoing(serverOf(request).uuid);
       if (!t || !t.cancel()) throw new WingsError('NOT_TRANSFERRING', NOT_TRANSFERRING);
