@@ -5,19 +5,9 @@ import { raceSignal, settlesBefore } from '../../src/environment/abortable.js';
 import type { ProcessState } from '../../src/environment/environment.js';
 import { EnvironmentState } from '../../src/environment/state.js';
 import { stopAndWait, type Stoppable } from '../../src/environment/stop.js';
+import { deferred } from '../helpers/deferred.js';
 
 const logger = pino({ level: 'silent' });
-
-/** A promise with its resolve/reject, for driving the helpers step by step. */
-function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /**
  * An instance that is gone when `exit` resolves; `stop()` and `terminate()` are recorded, and

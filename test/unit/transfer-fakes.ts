@@ -16,19 +16,9 @@ import { TransferManager, type TransferServers } from '../../src/transfer/manage
 import type { TransferPanel } from '../../src/transfer/report.js';
 import type { TransferHandle } from '../../src/transfer/runner.js';
 import { tmpDir } from '../helpers/tmp.js';
+export { deferred } from '../helpers/deferred.js';
 
 export const NODE_TOKEN = 'unit-test-node-token-0123456789abcdef0123456789abcdef';
-
-/** Resolves/rejects from outside; for gates the tests open when they choose. */
-export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /** The configuration the Panel serves for a server (only what the daemon reads). */
 export function rawServer(uuid: string, build: { disk_space?: number } = {}): Record<string, unknown> {
